@@ -1,0 +1,36 @@
+# xtalgen: crystal dataset -> fine-tuned language model -> generated crystals -> verified materials.
+# Stages live in rules/*.smk; all logic lives in the xtalgen library (src/xtalgen).
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+from xtalgen.config_check import ConfigError, check_config
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+try:
+    check_config(config, Path(workflow.basedir) / "config.schema.yaml")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+validate(config, "config.schema.yaml", set_default=True)
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+wildcard_constraints:
+    split="|".join(SPLITS),
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,33 @@
+"""Snakemake script of rule prepare_data: hands the rule's files and settings to the library."""
+
+import logging
+import sys
+from pathlib import Path
+
+from xtalgen.data_prepare import PrepareSettings, prepare_split, split_outputs
+from xtalgen.sources import resolve_split
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
+sys.stderr = Path(snakemake.log[0]).open("a")  # noqa: SIM115 - lives as long as the job
+
+split = snakemake.wildcards.split
+out_dir = Path(snakemake.output.structures).parent
+expected = {k: str(v) for k, v in split_outputs(out_dir).items()}
+declared = {k: str(Path(v)) for k, v in snakemake.output.items()}
+if declared != expected:
+    raise RuntimeError(f"rule outputs {declared} differ from the library's layout {expected}")
+
+if snakemake.input.csv:
+    source = Path(snakemake.input.csv)
+else:
+    cache = snakemake.params.cache_dir
+    source = resolve_split(
+        split,
+        local_dir=None,
+        url=snakemake.params.url,
+        sha256=snakemake.params.sha256,
+        cache_dir=Path(cache) if cache else None,
+    )
+settings = PrepareSettings(**snakemake.params.settings, workers=snakemake.threads)
+summary = prepare_split(source, split, out_dir, settings)
+logging.info("%s", summary)

@@ -1,0 +1,134 @@
+"""Where a dataset split comes from: a local folder, or a URL fetched once into a verified cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+__all__ = [
+    "CDVAE_MP20_SHA256",
+    "CDVAE_MP20_URL",
+    "DatasetUnavailableError",
+    "default_cache_dir",
+    "fetch",
+    "find_split_file",
+    "offline",
+    "resolve_split",
+    "sha256sum",
+]
+
+CDVAE_MP20_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/mp_20"
+CDVAE_MP20_SHA256 = {
+    "train": "133bab58dba02d316f9f91174839f17802dce648be4e8659d1a42b32b97fa01d",
+    "val": "7b5f4085464b3eac9fd2123acee97ec372214004ce7e983b535b33395abc3e29",
+    "test": "dd605c7543cf95a13e150aed630d0915e74edc8dea17e85301ee6fbfeb7f500a",
+}
+_SUFFIXES = (".csv", ".csv.gz")
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The data cannot be had: no local copy, and the download failed or did not verify."""
+
+
+def default_cache_dir() -> Path:
+    """``$XTALGEN_CACHE``, else ``$XDG_CACHE_HOME/xtalgen``, else ``~/.cache/xtalgen``."""
+    if "XTALGEN_CACHE" in os.environ:
+        return Path(os.environ["XTALGEN_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "xtalgen"
+
+
+def offline() -> bool:
+    """True when the user said there is no network, so downloads fail at once."""
+    return any(
+        os.environ.get(var, "").lower() in {"1", "true", "yes", "on"}
+        for var in ("XTALGEN_OFFLINE", "HF_HUB_OFFLINE")
+    )
+
+
+def sha256sum(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks so large CSVs do not sit in memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_split_file(folder: Path, split: str) -> Path:
+    """``folder/<split>.csv`` or ``folder/<split>.csv.gz``."""
+    for suffix in _SUFFIXES:
+        candidate = folder / f"{split}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise DatasetUnavailableError(
+        f"no {split}.csv or {split}.csv.gz in {folder}: put the split there, or point "
+        "data.local_dir (CLI: --dataset) at the folder that holds it"
+    )
+
+
+def fetch(url: str, cache_dir: Path, sha256: str | None, *, timeout: float = 30.0) -> Path:
+    """Download ``url`` into ``cache_dir`` once, verify it, and return the cached path.
+
+    A cached file is reused only when it still matches ``sha256``. A file enters the cache only once
+    it has verified, so an interrupted download never leaves a bad copy behind.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / url.rstrip("/").rsplit("/", 1)[-1]
+    if target.is_file() and (sha256 is None or sha256sum(target) == sha256):
+        return target
+    if offline():
+        raise DatasetUnavailableError(
+            f"offline (XTALGEN_OFFLINE or HF_HUB_OFFLINE is set) and {target} is not cached: set "
+            "data.local_dir (CLI: --dataset) to a folder with the split's CSV"
+        )
+    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            shutil.copyfileobj(resp, out)
+        got = sha256sum(tmp)
+        if sha256 is not None and got != sha256:
+            raise DatasetUnavailableError(
+                f"{url} downloaded with sha256 {got}, expected {sha256}. The file at the URL "
+                "changed or the download was corrupted: check the URL, or set the split's "
+                "checksum under data.sha256 to the new value once you trust it"
+            )
+        tmp.replace(target)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise DatasetUnavailableError(
+            f"cannot download {url} ({err}). Without network access, set data.local_dir "
+            "(CLI: --dataset) to a folder with the split's CSV"
+        ) from err
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def resolve_split(
+    split: str,
+    *,
+    local_dir: Path | None,
+    url: str | None,
+    sha256: dict[str, str | None] | None = None,
+    cache_dir: Path | None = None,
+) -> Path:
+    """The CSV of one split: from ``local_dir`` when given, else fetched from ``url``."""
+    if local_dir is not None:
+        if not local_dir.is_dir():
+            raise DatasetUnavailableError(
+                f"data.local_dir {local_dir} is not a folder: set it to a folder with "
+                "train/val/test CSVs, or to null to download from data.url"
+            )
+        return find_split_file(local_dir, split)
+    if not url:
+        raise DatasetUnavailableError(
+            "no data source: set data.local_dir to a folder of CSVs, or data.url to download them"
+        )
+    checksum = (sha256 or {}).get(split)
+    return fetch(f"{url.rstrip('/')}/{split}.csv", cache_dir or default_cache_dir(), checksum)

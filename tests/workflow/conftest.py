@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def snakemake_bin() -> str:
+    found = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which(
+        "snakemake"
+    )
+    if found is None:
+        raise RuntimeError("snakemake is not installed in this environment")
+    return found
+
+
+class Workflow:
+    """The repository's Snakefile run in a temporary working directory."""
+
+    def __init__(self, workdir: Path, overrides: dict) -> None:
+        self.workdir = workdir
+        self.config = workdir / "test-config.yaml"
+        self.config.write_text(yaml.safe_dump(overrides))
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            snakemake_bin(),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(self.workdir),
+            "--configfile",
+            str(REPO / "config.yaml"),
+            str(self.config),
+            "--cores",
+            "2",
+            *args,
+        ]
+        env = {**os.environ, "XTALGEN_OFFLINE": "1"}
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+@pytest.fixture
+def workflow(tmp_path: Path, pilot_dir: Path):
+    def make(overrides: dict | None = None) -> Workflow:
+        base = {"data": {"local_dir": str(pilot_dir), "max_rows": 60}}
+        merged = base | (overrides or {})
+        merged["data"] = base["data"] | (overrides or {}).get("data", {})
+        return Workflow(tmp_path, merged)
+
+    return make
