@@ -12,6 +12,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,11 +23,14 @@ from xtalgen.data_prepare import PrepareSettings, prepare_split
 from xtalgen.prompts import make_record
 from xtalgen.testing import mp20_pilot_dir
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 MP20_SIZE = 45_231
 SPLITS = ("train", "val", "test")
 
 
-def median_rate(fn, n: int, repeats: int) -> float:
+def median_rate(fn: Callable[[], object], n: int, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
