@@ -12,9 +12,7 @@ from xtalgen.cli import main
 
 def test_data_prepare_writes_every_split(pilot_dir: Path, tmp_path: Path, capsys):
     out = tmp_path / "out"
-    code = main(
-        ["data", "prepare", "--dataset", str(pilot_dir), "--out", str(out), "--max-rows", "40"]
-    )
+    code = main(["data", "prepare", "--dataset", str(pilot_dir), "--out", str(out), "--max-rows", "40"])
     assert code == 0
     for split in ("train", "val", "test"):
         summary = json.loads((out / split / "summary.json").read_text())

@@ -71,9 +71,7 @@ def test_garbage_raises_only_parse_errors(text: str):
 def test_damaged_strings_raise_only_parse_errors(structure: Structure, data: st.DataObject):
     lines = encode(structure).split("\n")
     i = data.draw(st.integers(0, len(lines) - 1))
-    replacement = data.draw(
-        st.sampled_from(["", "Xx", "1.0 2.0", "a b c", "0 0 0", "Si", "nan 1 1"])
-    )
+    replacement = data.draw(st.sampled_from(["", "Xx", "1.0 2.0", "a b c", "0 0 0", "Si", "nan 1 1"]))
     lines[i] = replacement
     with contextlib.suppress(CrystalParseError):
         decode("\n".join(lines))

@@ -39,9 +39,7 @@ def sis2() -> Structure:
 
 
 def test_unconditional_prompt_is_the_papers():
-    assert generation_prompt() == (
-        "Below is a description of a bulk material. " + GENERATION_INSTRUCTION
-    )
+    assert generation_prompt() == ("Below is a description of a bulk material. " + GENERATION_INSTRUCTION)
 
 
 def test_conditional_prompt_states_each_condition_in_fixed_order():

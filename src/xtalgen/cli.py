@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 # Errors a user can fix from the message alone: printed without a traceback.
-USER_ERRORS = (DatasetError, DatasetUnavailableError, FileNotFoundError, ValueError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    DatasetError,
+    DatasetUnavailableError,
+    FileNotFoundError,
+    ValueError,
+    RuntimeError,
+)
 
 
 def _add_data_prepare(sub: argparse._SubParsersAction) -> None:
@@ -46,9 +52,7 @@ def _add_data_prepare(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None, help="download cache")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--copies", type=int, default=1, help="prompt records per train structure")
-    parser.add_argument(
-        "--no-translate", action="store_true", help="no random-translation augmentation"
-    )
+    parser.add_argument("--no-translate", action="store_true", help="no random-translation augmentation")
     parser.add_argument("--infill-fraction", type=float, default=1.0 / 3.0)
     parser.add_argument("--max-rows", type=int, default=None, help="read only the first N rows")
     parser.add_argument("--strict", action="store_true", help="fail on the first bad row")
@@ -88,20 +92,132 @@ def _run_data_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_hull_build(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "build",
+        help="build and save the reference convex hull",
+        description="Rebuild MP's hull over a dataset's phases (--dataset + --elemental-refs), "
+        "or build it from a JSON(.gz) file of MP ComputedStructureEntries (--entries).",
+    )
+    parser.add_argument("--dataset", type=Path, nargs="+", help="MP-20 folder(s) or CSVs, or structures.csv")
+    parser.add_argument("--elemental-refs", type=Path, help="MP elemental reference entries")
+    parser.add_argument("--entries", type=Path, help="JSON(.gz) of MP entries instead")
+    parser.add_argument("--out", type=Path, required=True, help="hull file (.json.gz)")
+    parser.set_defaults(func=_run_hull_build)
+
+
+def _run_hull_build(args: argparse.Namespace) -> int:
+    from xtalgen.stage_prescreen import build_hull_file  # noqa: PLC0415
+
+    n = build_hull_file(
+        args.out, dataset=args.dataset, elemental_refs=args.elemental_refs, entries=args.entries
+    )
+    print(f"hull of {n} entries -> {args.out}")
+    return 0
+
+
+def _prescreen_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="M3GNet-MP-2021.2.8-PES", help="matgl model folder")
+    parser.add_argument(
+        "--aggregation",
+        choices=["auto", "destination", "source"],
+        default="auto",
+        help="M3GNet message aggregation; auto restores it for pre-matgl-3.0 weights",
+    )
+
+
+def _add_prescreen(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "prescreen",
+        help="relax structures with M3GNet and rate them against the hull "
+        "('xtalgen prescreen validate' checks the potential first)",
+    )
+    parser.add_argument(
+        "--structures", type=Path, required=True, help="CSV with a cif column, CIF folder, extxyz"
+    )
+    parser.add_argument("--hull", type=Path, required=True, help="from `xtalgen hull build`")
+    parser.add_argument("--out", type=Path, required=True, help="per-structure results CSV")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--fmax", type=float, default=0.1)
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument("--max-sites", type=int, default=None)
+    parser.add_argument("--ehull-max", type=float, default=0.1, help="metastable threshold")
+    _prescreen_options(parser)
+    parser.set_defaults(func=_run_prescreen)
+
+    check = sub.add_parser(
+        "prescreen-validate",
+        help="measure the potential against DFT ground states (also: prescreen validate)",
+    )
+    check.add_argument("--dataset", type=Path, nargs="+", required=True)
+    check.add_argument("--elemental-refs", type=Path, required=True)
+    check.add_argument("--out", type=Path, required=True, help="summary JSON")
+    check.add_argument("--figure", type=Path, default=None, help="parity plot PNG")
+    check.add_argument("--size", type=int, default=30)
+    check.add_argument("--max-error", type=float, default=0.05)
+    _prescreen_options(check)
+    check.set_defaults(func=_run_prescreen_validate)
+
+
+def _run_prescreen(args: argparse.Namespace) -> int:
+    from xtalgen.prescreen import PrescreenSettings, prescreen, select_metastable  # noqa: PLC0415
+    from xtalgen.relax import RelaxSettings  # noqa: PLC0415
+    from xtalgen.structures_io import read_structures  # noqa: PLC0415
+
+    settings = PrescreenSettings(
+        model=args.model,
+        aggregation=args.aggregation,
+        relax=RelaxSettings(fmax=args.fmax, steps=args.steps, max_seconds=args.max_seconds),
+        max_sites=args.max_sites,
+        workers=args.workers,
+    )
+    journal = args.out.with_name(args.out.name + ".journal.jsonl")
+    table = prescreen(read_structures(args.structures), args.hull, args.out, journal, settings)
+    chosen = select_metastable(table, args.ehull_max)
+    chosen.to_csv(args.out.with_name(args.out.stem + ".metastable.csv"), index=False)
+    counts = table["status"].value_counts().to_dict()
+    print(f"{len(table)} structures {counts}; {len(chosen)} with E_hull <= {args.ehull_max}")
+    return 0
+
+
+def _run_prescreen_validate(args: argparse.Namespace) -> int:
+    from xtalgen.stage_prescreen import validate_potential_files  # noqa: PLC0415
+
+    median = validate_potential_files(
+        dataset=args.dataset,
+        elemental_refs=args.elemental_refs,
+        model=args.model,
+        aggregation=args.aggregation,
+        out_json=args.out,
+        out_png=args.figure,
+        size=args.size,
+        max_error=args.max_error,
+    )
+    print(f"median |E_form error| {median:.4f} eV/atom <= {args.max_error}: passed")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed for documentation and tests."""
     parser = argparse.ArgumentParser(prog="xtalgen", description=__doc__)
     parser.add_argument("--version", action="version", version=f"xtalgen {__version__}")
     stages = parser.add_subparsers(dest="command", required=True)
-    data = stages.add_parser("data", help="the data stage").add_subparsers(
+    data = stages.add_parser("data", help="the data stage").add_subparsers(dest="action", required=True)
+    _add_data_prepare(data)
+    hull = stages.add_parser("hull", help="the reference convex hull").add_subparsers(
         dest="action", required=True
     )
-    _add_data_prepare(data)
+    _add_hull_build(hull)
+    _add_prescreen(stages)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["prescreen", "validate"]:
+        argv = ["prescreen-validate", *argv[2:]]
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -26,10 +26,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(known))
-        return (
-            f"config key {key}: unknown key(s) {', '.join(unknown)}; "
-            f"known keys here: {', '.join(known)}"
-        )
+        return f"config key {key}: unknown key(s) {', '.join(unknown)}; known keys here: {', '.join(known)}"
     description = error.schema.get("description", "")
     hint = f" ({description.strip()})" if description else ""
     return f"config key {key}: {error.message}{hint}"

@@ -137,8 +137,7 @@ def decode(text: str, max_sites: int | None = None) -> Structure:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if len(lines) < 2:
         raise CrystalParseError(
-            "expected a lengths line, an angles line, then element/coordinate pairs; "
-            f"got {len(lines)} lines"
+            f"expected a lengths line, an angles line, then element/coordinate pairs; got {len(lines)} lines"
         )
     if len(lines) == 2:
         raise CrystalParseError("no sites: the text ends after the lattice lines")

@@ -213,6 +213,4 @@ def prepare_dataset(
     sources: Mapping[str, Path], out_dir: Path, settings: PrepareSettings | None = None
 ) -> list[SplitSummary]:
     """Run the data stage for every split; each split goes to ``out_dir/<split>/``."""
-    return [
-        prepare_split(path, split, out_dir / split, settings) for split, path in sources.items()
-    ]
+    return [prepare_split(path, split, out_dir / split, settings) for split, path in sources.items()]

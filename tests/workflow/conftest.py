@@ -13,9 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def snakemake_bin() -> str:
-    found = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which(
-        "snakemake"
-    )
+    found = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
     if found is None:
         raise RuntimeError("snakemake is not installed in this environment")
     return found

@@ -1,0 +1,67 @@
+"""Structures from any generator: a CSV with a ``cif`` column, a folder of CIFs, or extxyz."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from pymatgen.core import Structure
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+__all__ = ["StructureInput", "read_structures"]
+
+# (id, structure or None, why it could not be read)
+StructureInput = tuple[str, Structure | None, str | None]
+
+
+def _from_cif(text: str) -> tuple[Structure | None, str | None]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Structure.from_str(text, fmt="cif"), None
+    except Exception as err:  # pymatgen raises many types for bad CIFs
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return None, f"unparseable CIF ({first})"
+
+
+def _from_csv(path: Path) -> Iterator[StructureInput]:
+    table = pd.read_csv(path)
+    if "cif" not in table.columns:
+        raise ValueError(f"{path}: no 'cif' column; columns are {', '.join(table.columns)}")
+    id_column = next((c for c in ("id", "material_id") if c in table.columns), None)
+    for i, cif in enumerate(table["cif"]):
+        row_id = str(table[id_column].iloc[i]) if id_column else f"row{i + 1}"
+        if not isinstance(cif, str) or not cif.strip():
+            yield row_id, None, "empty cif"
+            continue
+        yield row_id, *_from_cif(cif)
+
+
+def _from_extxyz(path: Path) -> Iterator[StructureInput]:
+    from ase.io import iread  # noqa: PLC0415
+    from pymatgen.io.ase import AseAtomsAdaptor  # noqa: PLC0415
+
+    for i, atoms in enumerate(iread(path, index=":", format="extxyz")):
+        row_id = str(atoms.info.get("id", f"frame{i + 1}"))
+        yield row_id, AseAtomsAdaptor.get_structure(atoms), None
+
+
+def read_structures(path: Path) -> list[StructureInput]:
+    """Every structure of ``path``, with a reason instead of a structure where one is unreadable."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: give a CSV, a folder of CIFs or extxyz")
+    if path.is_dir():
+        files = sorted(path.glob("*.cif"))
+        if not files:
+            raise ValueError(f"{path}: a folder of structures must hold *.cif files")
+        return [(f.stem, *_from_cif(f.read_text())) for f in files]
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return list(_from_csv(path))
+    if name.endswith((".xyz", ".extxyz")):
+        return list(_from_extxyz(path))
+    raise ValueError(f"{path}: unknown structure format; use .csv(.gz), .extxyz or a CIF folder")
