@@ -1,0 +1,62 @@
+"""Relaxations per minute with 1 and 2 workers on MP-20 cells (up to 20 atoms), and time per step.
+
+Run: python benchmarks/prescreen.py [--n 8]. Both worker counts relax the same structures in one run;
+the structures are rattled MP-20 pilot cells so that every relaxation takes real steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Structure
+
+from xtalgen.prescreen import PrescreenSettings, prescreen
+from xtalgen.stage_prescreen import build_hull_file
+from xtalgen.testing import mp20_pilot_dir, shared_data_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=8)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    shared = shared_data_dir()
+    model = shared / "matgl_models" / "M3GNet-MP-2021.2.8-PES"
+    table = pd.read_csv(mp20_pilot_dir() / "test.csv.gz").sample(args.n, random_state=0)
+    rng = np.random.default_rng(0)
+    inputs = []
+    for material_id, cif in zip(table.material_id, table.cif, strict=True):
+        structure = Structure.from_str(cif, fmt="cif")
+        structure.perturb(0.1, 0.0)
+        structure.scale_lattice(structure.volume * float(rng.uniform(0.95, 1.05)))
+        inputs.append((material_id, structure, None))
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        hull = tmp / "hull.json.gz"
+        refs = shared / "hull_reference" / "2023-02-07-mp-elemental-reference-entries.json.gz"
+        build_hull_file(hull, dataset=[mp20_pilot_dir()], elemental_refs=refs)
+        rates = {}
+        for workers in (1, 2):
+            settings = PrescreenSettings(model=str(model), workers=workers)
+            start = time.perf_counter()
+            result = prescreen(inputs, hull, tmp / f"r{workers}.csv", tmp / f"j{workers}.jsonl", settings)
+            wall = time.perf_counter() - start
+            rates[workers] = len(result) / wall * 60
+            ok = result[result.status == "ok"]
+            per_step = (ok.seconds / ok.n_steps.clip(lower=1)).median()
+            print(
+                f"{workers} worker(s): {rates[workers]:.1f} relaxations/min "
+                f"({len(ok)}/{len(result)} ok, median {ok.n_steps.median():.0f} steps, "
+                f"median {per_step * 1000:.0f} ms/step)"
+            )
+    print(f"speed-up 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (goal >= 1.8x)")
+
+
+if __name__ == "__main__":
+    main()
