@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from pymatgen.core import Structure
+
+from xtalgen.structures_io import parse_cif
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from pymatgen.core import Structure
 
 __all__ = [
     "PROPERTY_COLUMNS",
@@ -98,13 +100,9 @@ def parse_row(row: dict[str, Any], row_number: int) -> Entry | Reject:
         }
     except (TypeError, ValueError) as err:
         return Reject(row_number, entry_id, f"bad property value ({err})")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            structure = Structure.from_str(values["cif"], fmt="cif")
-    except Exception as err:  # pymatgen raises many types for bad CIFs
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return Reject(row_number, entry_id, f"unparseable CIF ({message})")
+    structure, unreadable = parse_cif(values["cif"])
+    if structure is None:
+        return Reject(row_number, entry_id, unreadable or "unparseable CIF")
     if not structure.is_ordered:
         return Reject(row_number, entry_id, "partial occupancy (disordered sites)")
     if len(structure) == 0:

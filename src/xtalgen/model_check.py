@@ -107,5 +107,5 @@ def plot_errors(errors: pd.DataFrame, path: Path, title: str) -> None:
     median = float(np.median(np.abs(errors["error"])))
     ax.set_title(f"{title}\nmedian |error| {median:.3f} eV/atom (n={len(errors)})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)

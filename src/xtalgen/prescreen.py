@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -146,9 +146,9 @@ def _relaxed(jobs: list[tuple[str, str, RelaxSettings]], settings: PrescreenSett
     if not jobs:
         return []
     workers = max(1, min(settings.workers, len(jobs)))
-    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
+    threads = max(1, _job_cores() // workers)
     if workers == 1:
-        _init_worker(settings.model, settings.aggregation, threads or torch_threads())
+        _init_worker(settings.model, settings.aggregation, threads)
         return map(_relax_one, jobs)
     pool = ProcessPoolExecutor(
         max_workers=workers,
@@ -158,8 +158,8 @@ def _relaxed(jobs: list[tuple[str, str, RelaxSettings]], settings: PrescreenSett
     return _pooled(pool, jobs)
 
 
-def torch_threads() -> int:
-    """Threads torch may use in a single-process run: the cores this job was given."""
+def _job_cores() -> int:
+    """The cores this job was given (its CPU affinity, as Slurm and Snakemake set it)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -215,8 +215,3 @@ def select_metastable(results: pd.DataFrame, ehull_max: float) -> pd.DataFrame:
     rated = results[results["status"] == "ok"]
     chosen = rated[rated["e_above_hull"] <= ehull_max]
     return chosen.sort_values("e_above_hull").reset_index(drop=True)
-
-
-def settings_dict(settings: PrescreenSettings) -> dict[str, Any]:
-    """Plain dict of the settings, for logs and manifests."""
-    return asdict(settings)

@@ -88,8 +88,7 @@ def validate_potential_files(
     }
     if out_png is not None:
         with atomic_output(out_png) as tmp:
-            plot_errors(errors, tmp.with_suffix(".png"), f"{model} ({loaded.aggregation})")
-            tmp.with_suffix(".png").replace(tmp)
+            plot_errors(errors, tmp, f"{model} ({loaded.aggregation})")
     check_accuracy(errors, max_error)
     with atomic_output(out_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")

@@ -12,13 +12,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["StructureInput", "read_structures"]
+__all__ = ["StructureInput", "parse_cif", "read_structures"]
 
 # (id, structure or None, why it could not be read)
 StructureInput = tuple[str, Structure | None, str | None]
 
 
-def _from_cif(text: str) -> tuple[Structure | None, str | None]:
+def parse_cif(text: str) -> tuple[Structure | None, str | None]:
+    """The structure of a CIF, or None and the reason it cannot be read."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -38,7 +39,7 @@ def _from_csv(path: Path) -> Iterator[StructureInput]:
         if not isinstance(cif, str) or not cif.strip():
             yield row_id, None, "empty cif"
             continue
-        yield row_id, *_from_cif(cif)
+        yield row_id, *parse_cif(cif)
 
 
 def _from_extxyz(path: Path) -> Iterator[StructureInput]:
@@ -58,7 +59,7 @@ def read_structures(path: Path) -> list[StructureInput]:
         files = sorted(path.glob("*.cif"))
         if not files:
             raise ValueError(f"{path}: a folder of structures must hold *.cif files")
-        return [(f.stem, *_from_cif(f.read_text())) for f in files]
+        return [(f.stem, *parse_cif(f.read_text())) for f in files]
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
         return list(_from_csv(path))
