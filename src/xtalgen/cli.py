@@ -97,11 +97,17 @@ def _add_hull_build(sub: argparse._SubParsersAction) -> None:
         "build",
         help="build and save the reference convex hull",
         description="Rebuild MP's hull over a dataset's phases (--dataset + --elemental-refs), "
-        "or build it from a JSON(.gz) file of MP ComputedStructureEntries (--entries).",
+        "build it from a JSON(.gz) file of MP ComputedStructureEntries (--entries), or fetch the "
+        "candidates' chemical systems from the Materials Project API (--mp-api STRUCTURES, key in "
+        "MP_API_KEY, cached per chemical system).",
     )
     parser.add_argument("--dataset", type=Path, nargs="+", help="MP-20 folder(s) or CSVs, or structures.csv")
     parser.add_argument("--elemental-refs", type=Path, help="MP elemental reference entries")
     parser.add_argument("--entries", type=Path, help="JSON(.gz) of MP entries instead")
+    parser.add_argument(
+        "--mp-api", type=Path, metavar="STRUCTURES", help="the MP API, for these candidates' systems"
+    )
+    parser.add_argument("--cache-dir", type=Path, default=None, help="MP API answer cache")
     parser.add_argument("--out", type=Path, required=True, help="hull file (.json.gz)")
     parser.set_defaults(func=_run_hull_build)
 
@@ -110,7 +116,12 @@ def _run_hull_build(args: argparse.Namespace) -> int:
     from xtalgen.stage_prescreen import build_hull_file  # noqa: PLC0415
 
     n = build_hull_file(
-        args.out, dataset=args.dataset, elemental_refs=args.elemental_refs, entries=args.entries
+        args.out,
+        dataset=args.dataset,
+        elemental_refs=args.elemental_refs,
+        entries=args.entries,
+        mp_api_structures=args.mp_api,
+        mp_api_cache=args.cache_dir,
     )
     print(f"hull of {n} entries -> {args.out}")
     return 0
@@ -138,6 +149,7 @@ def _add_prescreen(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--hull", type=Path, required=True, help="from `xtalgen hull build`")
     parser.add_argument("--out", type=Path, required=True, help="per-structure results CSV")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="cores in all (default: affinity)")
     parser.add_argument("--fmax", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--max-seconds", type=float, default=300.0)
@@ -171,6 +183,7 @@ def _run_prescreen(args: argparse.Namespace) -> int:
         relax=RelaxSettings(fmax=args.fmax, steps=args.steps, max_seconds=args.max_seconds),
         max_sites=args.max_sites,
         workers=args.workers,
+        threads=args.threads,
     )
     journal = args.out.with_name(args.out.name + ".journal.jsonl")
     table = prescreen(read_structures(args.structures), args.hull, args.out, journal, settings)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["atomic_output"]
+__all__ = ["atomic_output", "log_to_file"]
 
 
 @contextlib.contextmanager
@@ -27,3 +29,9 @@ def atomic_output(path: Path) -> Iterator[Path]:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def log_to_file(path: str | Path) -> None:
+    """Send logging and stderr (warnings, tracebacks, progress) of a batch job to its log file."""
+    logging.basicConfig(filename=path, level=logging.INFO, force=True)
+    sys.stderr = Path(path).open("a")  # noqa: SIM115 - lives as long as the process

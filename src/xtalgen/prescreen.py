@@ -1,11 +1,14 @@
 """The prescreen of one shard: pre-filter, relax, correct, rate against the hull; resumable.
 
 Each result is appended to a JSON-lines journal as soon as it exists, so a shard killed by a crash or
-a wall-time limit resumes where it stopped: ids already in the journal are never recomputed.
+a wall-time limit resumes where it stopped: ids already in the journal are never recomputed. Each
+record carries a key of its input structure and settings, so a changed structure or setting is
+computed afresh instead of being served from a stale journal.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -57,6 +60,21 @@ class PrescreenSettings:
     min_sites: int = 2
     max_sites: int | None = None
     workers: int = 1
+    # Cores for the whole shard, shared out among the workers; None: the job's CPU affinity.
+    threads: int | None = None
+
+    @classmethod
+    def from_config(cls, values: dict[str, Any], threads: int | None = None) -> PrescreenSettings:
+        """Settings from the flat ``prescreen`` config section (unknown keys are ignored)."""
+        relax_keys = ("fmax", "steps", "max_seconds")
+        relax = RelaxSettings(**{k: values[k] for k in relax_keys if k in values})
+        own = ("model", "aggregation", "min_sites", "max_sites", "workers")
+        return cls(relax=relax, threads=threads, **{k: values[k] for k in own if k in values})
+
+    def key(self, cif: str) -> str:
+        """What a journal record must match to be reused for this structure."""
+        text = repr((cif, self.model, self.aggregation, self.relax, self.min_sites, self.max_sites))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _POTENTIAL: Any = None
@@ -73,10 +91,14 @@ def _init_worker(model: str, aggregation: str, threads: int) -> None:
     _POTENTIAL = load_potential(model, aggregation).potential  # type: ignore[arg-type]
 
 
-def _relax_one(job: tuple[str, str, RelaxSettings]) -> dict[str, Any]:
-    structure_id, cif, settings = job
+def _relax_one(job: tuple[str, str, str, RelaxSettings]) -> dict[str, Any]:
+    structure_id, key, cif, settings = job
     structure = Structure.from_str(cif, fmt="cif")
-    out: dict[str, Any] = {"id": structure_id, "formula": structure.composition.reduced_formula}
+    out: dict[str, Any] = {
+        "id": structure_id,
+        "key": key,
+        "formula": structure.composition.reduced_formula,
+    }
     try:
         result = relax(structure, _POTENTIAL, settings)
     except RelaxationAbortedError as err:
@@ -142,11 +164,11 @@ class _Journal:
         self.handle.close()
 
 
-def _relaxed(jobs: list[tuple[str, str, RelaxSettings]], settings: PrescreenSettings) -> Iterable:
+def _relaxed(jobs: list[tuple[str, str, str, RelaxSettings]], settings: PrescreenSettings) -> Iterable:
     if not jobs:
         return []
     workers = max(1, min(settings.workers, len(jobs)))
-    threads = max(1, _job_cores() // workers)
+    threads = max(1, (settings.threads or _job_cores()) // workers)
     if workers == 1:
         _init_worker(settings.model, settings.aggregation, threads)
         return map(_relax_one, jobs)
@@ -182,19 +204,21 @@ def prescreen(
     try:
         jobs = []
         for structure_id, structure, unreadable in inputs:
-            if structure_id in done:
+            cif = structure.to(fmt="cif") if structure is not None else ""
+            key = settings.key(cif or str(unreadable))
+            if done.get(structure_id, {}).get("key") == key:
                 continue
             reason = unreadable or prefilter_reason(
                 structure, min_sites=settings.min_sites, max_sites=settings.max_sites
             )
             if reason:
                 formula = structure.composition.reduced_formula if structure else ""
-                record = {"id": structure_id, "formula": formula, "status": "skipped"}
+                record = {"id": structure_id, "key": key, "formula": formula, "status": "skipped"}
                 record["reason"] = reason
                 journal.write(record)
                 done[structure_id] = record
                 continue
-            jobs.append((structure_id, structure.to(fmt="cif"), settings.relax))
+            jobs.append((structure_id, key, cif, settings.relax))
         if jobs:
             hull = load_hull(hull_path)
             for record in _relaxed(jobs, settings):

@@ -18,6 +18,7 @@ __all__ = [
     "fetch",
     "find_split_file",
     "offline",
+    "resolve_file",
     "resolve_split",
     "sha256sum",
 ]
@@ -72,7 +73,17 @@ def find_split_file(folder: Path, split: str) -> Path:
     )
 
 
-def fetch(url: str, cache_dir: Path, sha256: str | None, *, timeout: float = 30.0) -> Path:
+_DATASET_HINT = "set data.local_dir (CLI: --dataset) to a folder with the split's CSV"
+
+
+def fetch(
+    url: str,
+    cache_dir: Path,
+    sha256: str | None,
+    *,
+    timeout: float = 30.0,
+    hint: str = _DATASET_HINT,
+) -> Path:
     """Download ``url`` into ``cache_dir`` once, verify it, and return the cached path.
 
     A cached file is reused only when it still matches ``sha256``. A file enters the cache only once
@@ -84,8 +95,7 @@ def fetch(url: str, cache_dir: Path, sha256: str | None, *, timeout: float = 30.
         return target
     if offline():
         raise DatasetUnavailableError(
-            f"offline (XTALGEN_OFFLINE or HF_HUB_OFFLINE is set) and {target} is not cached: set "
-            "data.local_dir (CLI: --dataset) to a folder with the split's CSV"
+            f"offline (XTALGEN_OFFLINE or HF_HUB_OFFLINE is set) and {target} is not cached: {hint}"
         )
     fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
@@ -102,12 +112,22 @@ def fetch(url: str, cache_dir: Path, sha256: str | None, *, timeout: float = 30.
         tmp.replace(target)
     except (urllib.error.URLError, OSError, ValueError) as err:
         raise DatasetUnavailableError(
-            f"cannot download {url} ({err}). Without network access, set data.local_dir "
-            "(CLI: --dataset) to a folder with the split's CSV"
+            f"cannot download {url} ({err}). Without network access, {hint}"
         ) from err
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def resolve_file(location: str, key: str, cache_dir: Path | None = None) -> Path:
+    """A local file, or a URL fetched once into the cache; ``key`` names the setting in errors."""
+    if location.startswith(("http://", "https://")):
+        hint = f"set {key} to a local copy of the file"
+        return fetch(location, cache_dir or default_cache_dir(), None, hint=hint)
+    path = Path(os.path.expandvars(location)).expanduser()
+    if not path.is_file():
+        raise DatasetUnavailableError(f"{key}: {path} is not a file; give a path or a URL")
+    return path
 
 
 def resolve_split(

@@ -17,7 +17,14 @@ from xtalgen.sources import find_split_file
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["build_hull_file", "dataset_tables", "validate_potential_files"]
+__all__ = [
+    "build_hull_file",
+    "dataset_tables",
+    "gather_results",
+    "select_files",
+    "split_structures",
+    "validate_potential_files",
+]
 
 _RENAME = {**REQUIRED_COLUMNS, **PROPERTY_COLUMNS}
 
@@ -45,10 +52,19 @@ def build_hull_file(
     dataset: list[Path] | None = None,
     elemental_refs: Path | None = None,
     entries: Path | None = None,
+    mp_api_structures: Path | None = None,
+    mp_api_cache: Path | None = None,
 ) -> int:
-    """Build and save the hull from the dataset's phases or from a file of MP entries."""
+    """Build and save the hull from the dataset's phases, a file of MP entries, or the MP API."""
     if entries is not None:
         hull_entries = load_entries(entries)
+    elif mp_api_structures is not None:
+        from xtalgen.hull_mp_api import mp_api_entries  # noqa: PLC0415
+        from xtalgen.sources import default_cache_dir  # noqa: PLC0415
+        from xtalgen.structures_io import read_structures  # noqa: PLC0415
+
+        compositions = [s.composition for _, s, _ in read_structures(mp_api_structures) if s is not None]
+        hull_entries = mp_api_entries(compositions, mp_api_cache or default_cache_dir() / "mp_api")
     else:
         if not dataset or elemental_refs is None:
             raise ValueError("the dataset hull needs --dataset and --elemental-refs")
@@ -93,3 +109,72 @@ def validate_potential_files(
     with atomic_output(out_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return median
+
+
+def split_structures(source: Path, shards: list[Path], max_structures: int | None = None) -> int:
+    """Deal the structures round-robin into shard CSVs (``id, cif``), so shards take equal time."""
+    from xtalgen.structures_io import cif_table  # noqa: PLC0415
+
+    table = cif_table(source)
+    if max_structures is not None:
+        table = table.head(max_structures)
+    for index, shard in enumerate(shards):
+        with atomic_output(shard) as tmp:
+            table.iloc[index :: len(shards)].to_csv(tmp, index=False)
+    return len(table)
+
+
+def gather_results(shards: list[Path], out: Path) -> pd.DataFrame:
+    """One results table from the shards' tables."""
+    from xtalgen.prescreen import RESULT_COLUMNS  # noqa: PLC0415
+
+    tables = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in shards]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
+    with atomic_output(out) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def select_files(
+    results: Path, ehull_max: float, out_csv: Path, out_summary: Path, out_png: Path | None = None
+) -> pd.DataFrame:
+    """The metastable set at ``ehull_max``, a summary of every status, and the E_hull histogram."""
+    from xtalgen.prescreen import select_metastable  # noqa: PLC0415
+
+    table = pd.read_csv(results, keep_default_na=False, na_values=[""])
+    chosen = select_metastable(table, ehull_max)
+    with atomic_output(out_csv) as tmp:
+        chosen.to_csv(tmp, index=False)
+    rated = table[table["status"] == "ok"]
+    summary = {
+        "structures": len(table),
+        "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
+        "ehull_max": ehull_max,
+        "metastable": len(chosen),
+        "metastable_rate": len(chosen) / len(table) if len(table) else 0.0,
+        "median_e_above_hull": float(rated["e_above_hull"].median()) if len(rated) else None,
+    }
+    with atomic_output(out_summary) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    if out_png is not None:
+        with atomic_output(out_png) as tmp:
+            _plot_ehull(rated["e_above_hull"], ehull_max, tmp)
+    return chosen
+
+
+def _plot_ehull(values: pd.Series, ehull_max: float, path: Path) -> None:
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    if len(values):
+        ax.hist(values.clip(upper=1.0), bins=30, color="tab:blue")
+    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"prescreen.ehull_max = {ehull_max}")
+    ax.set_xlabel("M3GNet E_hull (eV/atom, clipped at 1)")
+    ax.set_ylabel("structures")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["StructureInput", "parse_cif", "read_structures"]
+__all__ = ["StructureInput", "cif_table", "parse_cif", "read_structures"]
 
 # (id, structure or None, why it could not be read)
 StructureInput = tuple[str, Structure | None, str | None]
@@ -66,3 +66,29 @@ def read_structures(path: Path) -> list[StructureInput]:
     if name.endswith((".xyz", ".extxyz")):
         return list(_from_extxyz(path))
     raise ValueError(f"{path}: unknown structure format; use .csv(.gz), .extxyz or a CIF folder")
+
+
+def cif_table(path: Path) -> pd.DataFrame:
+    """Columns ``id, cif`` with each CIF's text as given, so a bad one is judged (and kept) later."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: give a CSV, a folder of CIFs or extxyz")
+    name = path.name.lower()
+    if path.is_dir():
+        files = sorted(path.glob("*.cif"))
+        if not files:
+            raise ValueError(f"{path}: a folder of structures must hold *.cif files")
+        table = pd.DataFrame({"id": [f.stem for f in files], "cif": [f.read_text() for f in files]})
+    elif name.endswith((".csv", ".csv.gz")):
+        raw = pd.read_csv(path)
+        if "cif" not in raw.columns:
+            raise ValueError(f"{path}: no 'cif' column; columns are {', '.join(raw.columns)}")
+        id_column = next((c for c in ("id", "material_id") if c in raw.columns), None)
+        ids = raw[id_column].astype(str) if id_column else [f"row{i + 1}" for i in range(len(raw))]
+        table = pd.DataFrame({"id": list(ids), "cif": raw["cif"].fillna("").astype(str)})
+    else:
+        rows = [(i, s.to(fmt="cif") if s is not None else "") for i, s, _ in read_structures(path)]
+        table = pd.DataFrame(rows, columns=["id", "cif"])
+    duplicated = table["id"][table["id"].duplicated()].unique()
+    if len(duplicated):
+        raise ValueError(f"{path}: ids must be unique; repeated: {', '.join(map(str, duplicated[:5]))}")
+    return table
