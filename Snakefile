@@ -22,12 +22,18 @@ validate(config, "config.schema.yaml", set_default=True)
 report: "report/workflow.rst"
 
 
+scattergather:
+    prescreen=config["prescreen"]["shards"],
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/prescreen.smk"
 
 
 wildcard_constraints:
     split="|".join(SPLITS),
+    scatteritem=r"\d+-of-\d+",
 
 
 rule all:

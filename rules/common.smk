@@ -60,8 +60,105 @@ def prepare_settings():
 
 def all_outputs():
     """Final targets: everything the landed stages produce."""
-    return expand(
+    data = expand(
         f"{RESULTS}/data/{{split}}/{{name}}",
         split=SPLITS,
         name=["structures.csv", "prompts.jsonl", "rejects.csv", "summary.json"],
     )
+    prescreen = expand(
+        f"{RESULTS}/prescreen/{{name}}",
+        name=["results.csv", "metastable.csv", "summary.json", "e_above_hull.png", "model_check.png"],
+    )
+    return data + prescreen
+
+
+def _expanded(value):
+    return os.path.expanduser(os.path.expandvars(str(value)))
+
+
+def elemental_refs_input():
+    """The elemental references as a tracked input when local; a URL is fetched by the job."""
+    value = config["hull"]["elemental_refs"]
+    if value is None:
+        raise WorkflowError(
+            "config key hull.elemental_refs: the accuracy gate and the dataset hull need MP's "
+            "elemental reference entries; set a path or URL"
+        )
+    if value.startswith(("http://", "https://")):
+        return []
+    path = config_path("hull.elemental_refs")
+    if not path.is_file():
+        raise WorkflowError(f"config key hull.elemental_refs: {path} is not a file; give a path or URL")
+    return str(path)
+
+
+def potential_model():
+    """prescreen.model with $VARS expanded: a folder, or a name matgl loads online."""
+    return _expanded(config["prescreen"]["model"])
+
+
+def potential_model_input():
+    model = Path(potential_model())
+    if model.is_dir():
+        return str(model)
+    if os.sep in str(config["prescreen"]["model"]):
+        raise WorkflowError(
+            f"config key prescreen.model: {model} is not a folder; give a matgl model folder "
+            "or a model name such as M3GNet-MP-2021.2.8-PES"
+        )
+    return []
+
+
+def gate_inputs(wildcards):
+    split = "train" if "train" in SPLITS else SPLITS[0]
+    return {
+        "dataset": f"{RESULTS}/data/{split}/structures.csv",
+        "refs": elemental_refs_input(),
+        "model": potential_model_input(),
+    }
+
+
+def prescreen_structures():
+    """The structures the prescreen rates: prescreen.structures, else the test split."""
+    if config["prescreen"]["structures"] is not None:
+        path = config_path("prescreen.structures")
+        if not path.exists():
+            raise WorkflowError(
+                f"config key prescreen.structures: {path} does not exist; give a CSV with a cif "
+                "column, a folder of CIFs or an extxyz file"
+            )
+        return str(path)
+    split = "test" if "test" in SPLITS else SPLITS[-1]
+    return f"{RESULTS}/data/{split}/structures.csv"
+
+
+def hull_inputs(wildcards):
+    reference = config["hull"]["reference"]
+    if reference == "entries":
+        if config["hull"]["entries"] is None:
+            raise WorkflowError(
+                "config key hull.entries: hull.reference is entries, so hull.entries must name a "
+                "JSON(.gz) file of MP ComputedStructureEntries"
+            )
+        return {"entries": str(config_path("hull.entries"))}
+    if reference == "mp_api":
+        return {"structures": prescreen_structures()}
+    return {
+        "dataset": expand(f"{RESULTS}/data/{{split}}/structures.csv", split=SPLITS),
+        "refs": elemental_refs_input(),
+    }
+
+
+def shard_inputs(wildcards):
+    return {
+        "shard": f"{RESULTS}/prescreen/shards/{wildcards.scatteritem}.csv",
+        "hull": f"{RESULTS}/prescreen/hull.json.gz",
+        "gate": f"{RESULTS}/prescreen/model_check.json",
+        "model": potential_model_input(),
+    }
+
+
+def prescreen_settings():
+    """The flat prescreen settings a shard's results depend on."""
+    keys = ("aggregation", "fmax", "steps", "max_seconds", "min_sites", "max_sites", "workers")
+    return {"model": potential_model(), **{k: config["prescreen"][k] for k in keys}}

@@ -1,14 +1,13 @@
 """Snakemake script of rule prepare_data: hands the rule's files and settings to the library."""
 
 import logging
-import sys
 from pathlib import Path
 
 from xtalgen.data_prepare import PrepareSettings, prepare_split, split_outputs
+from xtalgen.io import log_to_file
 from xtalgen.sources import resolve_split
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
-sys.stderr = Path(snakemake.log[0]).open("a")  # noqa: SIM115 - lives as long as the job
+log_to_file(snakemake.log[0])
 
 split = snakemake.wildcards.split
 out_dir = Path(snakemake.output.structures).parent

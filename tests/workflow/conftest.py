@@ -51,9 +51,14 @@ class Workflow:
 @pytest.fixture
 def workflow(tmp_path: Path, pilot_dir: Path):
     def make(overrides: dict | None = None) -> Workflow:
-        base = {"data": {"local_dir": str(pilot_dir), "max_rows": 60}}
-        merged = base | (overrides or {})
-        merged["data"] = base["data"] | (overrides or {}).get("data", {})
+        base = {
+            "data": {"local_dir": str(pilot_dir), "max_rows": 60},
+            "prescreen": {"max_structures": 3, "shards": 2, "validation_size": 10},
+        }
+        overrides = overrides or {}
+        merged = base | overrides
+        for section, defaults in base.items():
+            merged[section] = defaults | overrides.get(section, {})
         return Workflow(tmp_path, merged)
 
     return make

@@ -1,0 +1,19 @@
+"""Snakemake script of rule prescreen_shard: relax and rate one shard, resuming from its journal."""
+
+import logging
+from pathlib import Path
+
+from xtalgen.io import log_to_file
+from xtalgen.prescreen import PrescreenSettings, prescreen
+from xtalgen.structures_io import read_structures
+
+log_to_file(snakemake.log[0])
+settings = PrescreenSettings.from_config(snakemake.params.settings, threads=snakemake.threads)
+table = prescreen(
+    read_structures(Path(snakemake.input.shard)),
+    Path(snakemake.input.hull),
+    Path(snakemake.output[0]),
+    Path(snakemake.params.journal),
+    settings,
+)
+logging.info("%s", table["status"].value_counts().to_dict())

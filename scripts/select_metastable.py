@@ -1,0 +1,17 @@
+"""Snakemake script of rule select_metastable: the threshold is applied here and nowhere else."""
+
+import logging
+from pathlib import Path
+
+from xtalgen.io import log_to_file
+from xtalgen.stage_prescreen import select_files
+
+log_to_file(snakemake.log[0])
+chosen = select_files(
+    Path(snakemake.input[0]),
+    snakemake.params.ehull_max,
+    Path(snakemake.output.metastable),
+    Path(snakemake.output.summary),
+    Path(snakemake.output.figure),
+)
+logging.info("%d structures at E_hull <= %s", len(chosen), snakemake.params.ehull_max)
