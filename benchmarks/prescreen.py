@@ -26,7 +26,7 @@ from xtalgen.testing import mp20_pilot_dir, shared_data_dir
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=12)
+    parser.add_argument("--n", type=int, default=16)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     shared = shared_data_dir()
@@ -36,8 +36,8 @@ def main() -> None:
     inputs = []
     for material_id, cif in zip(table.material_id, table.cif, strict=True):
         structure = Structure.from_str(cif, fmt="cif")
-        structure.perturb(0.1, 0.0)
-        structure.scale_lattice(structure.volume * float(rng.uniform(0.95, 1.05)))
+        structure.perturb(0.25, 0.0)
+        structure.scale_lattice(structure.volume * float(rng.uniform(0.9, 1.1)))
         inputs.append((material_id, structure, None))
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)

@@ -1,0 +1,159 @@
+"""One training loop for pretraining the tiny base and for LoRA: transformers' Trainer, resumable.
+
+Checkpoints go to ``<out>/checkpoints``; a rerun after a crash resumes from the newest one, with its
+optimizer, scheduler and step count, instead of from step 0. The log (step, loss, lr, val loss) is
+rewritten as CSV at every logging step, and drawn as a loss curve at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from xtalgen.io import atomic_output
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
+
+__all__ = ["TrainSettings", "log_table", "plot_losses", "train"]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings; the defaults are the paper's LoRA run (lr 5e-4, cosine)."""
+
+    learning_rate: float = 5e-4
+    warmup_steps: int = 10
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 8  # per device
+    grad_accum: int = 1  # effective batch = batch_size x grad_accum x devices
+    max_length: int = 512
+    eval_steps: int = 50
+    save_steps: int = 50
+    logging_steps: int = 10
+    seed: int = 0
+    precision: str = "auto"  # auto: bf16 (or fp16) on GPU, fp32 on CPU
+    gradient_checkpointing: bool = False
+    completion_only: bool = False
+
+
+class _CsvLog(TrainerCallback):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            with atomic_output(self.path) as tmp:
+                log_table(state.log_history).to_csv(tmp, index=False)
+
+
+def log_table(history: list[dict[str, Any]]) -> pd.DataFrame:
+    """Trainer log history as rows of step, loss, lr, val_loss (one row per step)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for item in history:
+        row = rows.setdefault(int(item["step"]), {"step": int(item["step"])})
+        if "loss" in item:
+            row["loss"] = item["loss"]
+            row["lr"] = item.get("learning_rate")
+        if "eval_loss" in item:
+            row["val_loss"] = item["eval_loss"]
+    table = pd.DataFrame(sorted(rows.values(), key=lambda r: r["step"]))
+    return table.reindex(columns=["step", "loss", "lr", "val_loss"])
+
+
+def plot_losses(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Loss curve for the report."""
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    train_rows = table.dropna(subset=["loss"])
+    val_rows = table.dropna(subset=["val_loss"])
+    ax.plot(train_rows["step"], train_rows["loss"], label="train")
+    if len(val_rows):
+        ax.plot(val_rows["step"], val_rows["val_loss"], "o-", label="validation")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+
+
+def _precision(settings: TrainSettings) -> dict[str, bool]:
+    import torch  # noqa: PLC0415
+
+    if not torch.cuda.is_available() or settings.precision == "fp32":
+        return {"bf16": False, "fp16": False}
+    if settings.precision == "auto":
+        bf16 = torch.cuda.is_bf16_supported()
+        return {"bf16": bf16, "fp16": not bf16}
+    return {"bf16": settings.precision == "bf16", "fp16": settings.precision == "fp16"}
+
+
+def train(
+    model: torch.nn.Module,
+    train_set: torch.utils.data.Dataset,
+    val_set: torch.utils.data.Dataset | None,
+    collator: Any,
+    *,
+    out_dir: Path,
+    settings: TrainSettings,
+) -> pd.DataFrame:
+    """Train, resuming from ``out_dir/checkpoints`` when a previous run left one; returns the log."""
+    checkpoints = out_dir / "checkpoints"
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=settings.warmup_steps,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        eval_strategy="steps" if val_set is not None else "no",
+        eval_steps=settings.eval_steps,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=2,
+        logging_steps=settings.logging_steps,
+        logging_first_step=True,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        remove_unused_columns=False,
+        report_to="none",
+        dataloader_num_workers=0,
+        **_precision(settings),
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        data_collator=collator,
+        callbacks=[_CsvLog(out_dir / "training_log.csv")],
+    )
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last:
+        log.info("resuming from %s", last)
+    trainer.train(resume_from_checkpoint=last)
+    if val_set is not None:
+        trainer.evaluate()
+    table = log_table(trainer.state.log_history)
+    with atomic_output(out_dir / "training_log.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return table
