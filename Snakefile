@@ -23,11 +23,14 @@ report: "report/workflow.rst"
 
 
 scattergather:
+    sample=config["sample"]["shards"],
     prescreen=config["prescreen"]["shards"],
 
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/finetune.smk"
+include: "rules/sample.smk"
 include: "rules/prescreen.smk"
 
 

@@ -69,7 +69,14 @@ def all_outputs():
         f"{RESULTS}/prescreen/{{name}}",
         name=["results.csv", "metastable.csv", "summary.json", "e_above_hull.png", "model_check.png"],
     )
-    return data + prescreen
+    lm = [
+        f"{RESULTS}/finetune/loss.png",
+        f"{RESULTS}/sample/samples.csv",
+        f"{RESULTS}/sample/summary.json",
+    ]
+    if config["model"]["base"] == "tiny":
+        lm.append(f"{RESULTS}/model/tiny/loss.png")
+    return data + lm + prescreen
 
 
 def _expanded(value):
@@ -119,7 +126,7 @@ def gate_inputs(wildcards):
 
 
 def prescreen_structures():
-    """The structures the prescreen rates: prescreen.structures, else the test split."""
+    """The structures the prescreen rates: prescreen.structures, else the sampled structures."""
     if config["prescreen"]["structures"] is not None:
         path = config_path("prescreen.structures")
         if not path.exists():
@@ -128,8 +135,7 @@ def prescreen_structures():
                 "column, a folder of CIFs or an extxyz file"
             )
         return str(path)
-    split = "test" if "test" in SPLITS else SPLITS[-1]
-    return f"{RESULTS}/data/{split}/structures.csv"
+    return f"{RESULTS}/sample/structures.csv"
 
 
 def hull_inputs(wildcards):
@@ -162,3 +168,109 @@ def prescreen_settings():
     """The flat prescreen settings a shard's results depend on."""
     keys = ("aggregation", "fmax", "steps", "max_seconds", "min_sites", "max_sites", "workers")
     return {"model": potential_model(), **{k: config["prescreen"][k] for k in keys}}
+
+
+def base_model():
+    """The base model the adapter is trained on: the tiny model built here, a folder, or a hub id."""
+    base = config["model"]["base"]
+    if base == "tiny":
+        return f"{RESULTS}/model/tiny/model"
+    return _expanded(base)
+
+
+def base_model_input():
+    base = config["model"]["base"]
+    if base == "tiny":
+        return f"{RESULTS}/model/tiny/model"
+    path = Path(_expanded(base))
+    if path.is_dir():
+        return str(path)
+    if os.sep in base:
+        raise WorkflowError(
+            f"config key model.base: {path} is not a folder; give a model folder, a Hugging Face "
+            "hub id, or tiny"
+        )
+    return []
+
+
+def tiny_cli_args():
+    tiny = config["model"]["tiny"]
+    return (
+        f"--hidden-size {tiny['hidden_size']} --layers {tiny['layers']} --heads {tiny['heads']} "
+        f"--intermediate-size {tiny['intermediate_size']} --max-steps {tiny['steps']} "
+        f"--batch-size {tiny['batch_size']} --lr {tiny['learning_rate']} --seed {config['finetune']['seed']} "
+        f"--eval-steps {max(1, tiny['steps'] // 4)} --save-steps {max(1, tiny['steps'] // 4)}"
+    )
+
+
+def lora_cli_args():
+    ft = config["finetune"]
+    lora = ft["lora"]
+    args = [
+        f"--r {lora['r']} --alpha {lora['alpha']} --dropout {lora['dropout']}",
+        "--target-modules " + " ".join(lora["target_modules"]),
+        f"--lr {ft['learning_rate']} --warmup-steps {ft['warmup_steps']} --epochs {ft['epochs']}",
+        f"--max-steps {ft['max_steps']} --batch-size {ft['batch_size']} --grad-accum {ft['grad_accum']}",
+        f"--max-length {ft['max_length']} --eval-steps {ft['eval_steps']} --save-steps {ft['save_steps']}",
+        f"--precision {ft['precision']} --quantization {ft['quantization']} --seed {ft['seed']}",
+    ]
+    if ft["val_records"] is not None:
+        args.append(f"--val-limit {ft['val_records']}")
+    if ft["completion_only"]:
+        args.append("--completion-only")
+    if ft["gradient_checkpointing"]:
+        args.append("--gradient-checkpointing")
+    if config["model"]["trust_remote_code"]:
+        args.append("--trust-remote-code")
+    return " ".join(args)
+
+
+def train_launcher():
+    """`xtalgen`, or `accelerate launch` of it over finetune.gpus GPUs (data parallel)."""
+    gpus = config["finetune"]["gpus"]
+    if gpus > 1:
+        return f"accelerate launch --multi_gpu --num_processes {gpus} -m xtalgen.cli"
+    return "xtalgen"
+
+
+def finetune_inputs(wildcards):
+    return {
+        "records": f"{RESULTS}/data/train/prompts.jsonl",
+        "val": f"{RESULTS}/data/val/prompts.jsonl",
+        "base": base_model_input(),
+    }
+
+
+def _table_or_test_split(key):
+    if config["sample"][key.split(".")[0]][key.split(".")[1]] is None:
+        split = "test" if "test" in SPLITS else SPLITS[-1]
+        return f"{RESULTS}/data/{split}/structures.csv"
+    path = config_path(f"sample.{key}")
+    if not path.is_file():
+        raise WorkflowError(f"config key sample.{key}: {path} is not a file")
+    return str(path)
+
+
+def plan_inputs(wildcards):
+    inputs = {}
+    if config["sample"]["conditional"]["per_row"]:
+        inputs["conditions"] = _table_or_test_split("conditional.table")
+    if config["sample"]["infill"]["per_row"]:
+        inputs["infill"] = _table_or_test_split("infill.structures")
+    return inputs
+
+
+def sample_shard_inputs(wildcards):
+    return {
+        "requests": f"{RESULTS}/sample/requests/{wildcards.scatteritem}.jsonl",
+        "adapter": f"{RESULTS}/finetune/adapter",
+        "base": base_model_input(),
+    }
+
+
+def sample_settings():
+    keys = (
+        "batch_size", "temperature", "top_p", "max_new_tokens", "max_attempts", "constraint",
+        "elements", "max_sites", "seed",
+    )  # fmt: skip
+    return {k: config["sample"][k] for k in keys}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xtalgen import __version__
+from xtalgen.base_model import BaseModelUnavailableError
 from xtalgen.data_prepare import PrepareSettings, prepare_dataset
 from xtalgen.dataset import DatasetError
 from xtalgen.sources import (
@@ -21,10 +22,13 @@ from xtalgen.sources import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import pandas as pd
+
 __all__ = ["main"]
 
 # Errors a user can fix from the message alone: printed without a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
+    BaseModelUnavailableError,
     DatasetError,
     DatasetUnavailableError,
     FileNotFoundError,
@@ -211,6 +215,206 @@ def _run_prescreen_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_options(parser: argparse.ArgumentParser, *, lr: float, steps: int) -> None:
+    parser.add_argument("--records", type=Path, required=True, help="training prompts.jsonl")
+    parser.add_argument("--val-records", type=Path, default=None, help="validation prompts.jsonl")
+    parser.add_argument("--val-limit", type=int, default=64, help="validation records used")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (resumes from it)")
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--warmup-steps", type=int, default=10)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--max-steps", type=int, default=steps, help="> 0 overrides --epochs")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--eval-steps", type=int, default=50)
+    parser.add_argument("--save-steps", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--completion-only", action="store_true", help="loss on the completion only")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+
+
+def _train_settings(args: argparse.Namespace):  # noqa: ANN202
+    from xtalgen.lm_training import TrainSettings  # noqa: PLC0415
+
+    return TrainSettings(
+        learning_rate=args.lr,
+        warmup_steps=args.warmup_steps,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        max_length=args.max_length,
+        eval_steps=args.eval_steps,
+        save_steps=args.save_steps,
+        logging_steps=max(1, min(10, args.eval_steps)),
+        seed=args.seed,
+        precision=args.precision,
+        gradient_checkpointing=args.gradient_checkpointing,
+        completion_only=args.completion_only,
+    )
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    tok = sub.add_parser("tokenizer", help="train the digit-splitting BPE tokenizer on prompt records")
+    tok.add_argument("--records", type=Path, required=True)
+    tok.add_argument("--out", type=Path, required=True)
+    tok.add_argument("--vocab-size", type=int, default=512)
+    tok.set_defaults(func=_run_train_tokenizer)
+
+    tiny = sub.add_parser("tiny", help="pretrain the tiny LLaMA base on prompt records (CPU, minutes)")
+    tiny.add_argument("--tokenizer", type=Path, required=True, help="from `xtalgen train tokenizer`")
+    tiny.add_argument("--hidden-size", type=int, default=192)
+    tiny.add_argument("--layers", type=int, default=4)
+    tiny.add_argument("--heads", type=int, default=4)
+    tiny.add_argument("--intermediate-size", type=int, default=512)
+    _train_options(tiny, lr=2e-3, steps=200)
+    tiny.set_defaults(func=_run_train_tiny)
+
+    lora = sub.add_parser("lora", help="LoRA fine-tuning of a base model (the paper's settings)")
+    lora.add_argument("--base", required=True, help="model folder or hub id")
+    lora.add_argument("--trust-remote-code", action="store_true")
+    lora.add_argument("--quantization", choices=["none", "4bit", "8bit"], default="none")
+    lora.add_argument("--r", type=int, default=8)
+    lora.add_argument("--alpha", type=int, default=32)
+    lora.add_argument("--dropout", type=float, default=0.05)
+    lora.add_argument("--target-modules", nargs="+", default=["q_proj", "k_proj", "v_proj", "o_proj"])
+    _train_options(lora, lr=5e-4, steps=-1)
+    lora.set_defaults(func=_run_train_lora)
+
+
+def _run_train_tokenizer(args: argparse.Namespace) -> int:
+    from xtalgen.stage_lm import tokenizer_files  # noqa: PLC0415
+
+    n = tokenizer_files(args.records, args.out, args.vocab_size)
+    print(f"tokenizer of {n} tokens -> {args.out}")
+    return 0
+
+
+def _run_train_tiny(args: argparse.Namespace) -> int:
+    from xtalgen.stage_lm import pretrain_files  # noqa: PLC0415
+    from xtalgen.tiny_model import TinyModelSettings  # noqa: PLC0415
+
+    shape = TinyModelSettings(
+        hidden_size=args.hidden_size,
+        layers=args.layers,
+        heads=args.heads,
+        intermediate_size=args.intermediate_size,
+    )
+    n = pretrain_files(
+        args.tokenizer,
+        args.records,
+        args.val_records,
+        args.out,
+        model_settings=shape,
+        train_settings=_train_settings(args),
+        val_limit=args.val_limit,
+    )
+    print(f"tiny LLaMA of {n:,} parameters -> {args.out / 'model'}")
+    return 0
+
+
+def _run_train_lora(args: argparse.Namespace) -> int:
+    from xtalgen.base_model import ModelSpec  # noqa: PLC0415
+    from xtalgen.finetune import LoraSettings  # noqa: PLC0415
+    from xtalgen.stage_lm import finetune_files  # noqa: PLC0415
+
+    spec = ModelSpec(
+        args.base,
+        trust_remote_code=args.trust_remote_code,
+        precision=args.precision,
+        quantization=args.quantization,
+    )
+    lora = LoraSettings(args.r, args.alpha, args.dropout, tuple(args.target_modules))
+    finetune_files(
+        spec,
+        args.records,
+        args.val_records,
+        args.out,
+        lora=lora,
+        settings=_train_settings(args),
+        val_limit=args.val_limit,
+    )
+    print(f"adapter -> {args.out / 'adapter'}")
+    return 0
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "sample", help="sample crystals (unconditional, conditional, infill) from a base model + adapter"
+    )
+    parser.add_argument("--base", required=True, help="model folder or hub id")
+    parser.add_argument("--adapter", type=Path, default=None, help="LoRA adapter folder")
+    parser.add_argument("--trust-remote-code", action="store_true")
+    parser.add_argument("--out", type=Path, required=True, help="CSV of every attempt")
+    parser.add_argument("--unconditional", type=int, default=0, help="number of unconditional samples")
+    parser.add_argument("--conditions", type=Path, default=None, help="CSV: formula, spacegroup, ...")
+    parser.add_argument("--infill", type=Path, default=None, help="structures CSV (id, cif) to infill")
+    parser.add_argument("--per-row", type=int, default=1, help="samples per conditions/infill row")
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--max-new-tokens", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-attempts", type=int, default=3)
+    parser.add_argument("--constraint", choices=["none", "elements", "format"], default="format")
+    parser.add_argument("--elements", nargs="+", default=None, help="allowed element symbols")
+    parser.add_argument("--max-sites", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=_run_sample)
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    import tempfile  # noqa: PLC0415
+
+    from xtalgen.base_model import ModelSpec  # noqa: PLC0415
+    from xtalgen.sampling import SampleSettings  # noqa: PLC0415
+    from xtalgen.stage_lm import plan_samples, sample_files  # noqa: PLC0415
+
+    conditions = pd_read(args.conditions)
+    infill = pd_read(args.infill)
+    settings = SampleSettings(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        max_attempts=args.max_attempts,
+        seed=args.seed,
+        constraint=args.constraint,
+        elements=tuple(args.elements) if args.elements else None,
+        max_sites=args.max_sites,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        requests = Path(tmp) / "requests.jsonl"
+        n = plan_samples(
+            [requests],
+            unconditional=args.unconditional,
+            conditions=conditions,
+            conditional_per_row=args.per_row,
+            infill=infill,
+            infill_per_row=args.per_row,
+            seed=args.seed,
+        )
+        if n == 0:
+            raise ValueError("nothing to sample: give --unconditional N, --conditions CSV or --infill CSV")
+        spec = ModelSpec(args.base, trust_remote_code=args.trust_remote_code)
+        table = sample_files(requests, spec, args.adapter, args.out, settings)
+    parsed = int((table["status"] == "ok").sum())
+    print(f"{parsed} of {n} samples parsed in {len(table)} attempts -> {args.out}")
+    return 0
+
+
+def pd_read(path: Path | None) -> pd.DataFrame | None:
+    """A CSV as a table, or None."""
+    if path is None:
+        return None
+    import pandas as pd  # noqa: PLC0415
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return pd.read_csv(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed for documentation and tests."""
     parser = argparse.ArgumentParser(prog="xtalgen", description=__doc__)
@@ -223,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_hull_build(hull)
     _add_prescreen(stages)
+    train = stages.add_parser("train", help="tokenizer, tiny base model and LoRA fine-tuning")
+    _add_train(train.add_subparsers(dest="action", required=True))
+    _add_sample(stages)
     return parser
 
 

@@ -10,7 +10,7 @@ from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_t
 from transformers import set_seed
 
 from xtalgen.base_model import ModelSpec, load_base_model, load_tokenizer
-from xtalgen.lm_training import TrainSettings, plot_losses, train
+from xtalgen.lm_training import TrainSettings, fingerprint, plot_losses, train
 from xtalgen.training_data import CompletionDataset, PadCollator
 
 if TYPE_CHECKING:
@@ -65,7 +65,10 @@ def finetune(
     train_set = CompletionDataset(train_records, tokenizer, settings.max_length, **kw)
     val_set = CompletionDataset(val_records, tokenizer, settings.max_length, **kw) if val_records else None
     pad = tokenizer.pad_token_id
-    table = train(model, train_set, val_set, PadCollator(pad), out_dir=out_dir, settings=settings)
+    stamp = fingerprint(spec, lora, settings, train_records, val_records)
+    table = train(
+        model, train_set, val_set, PadCollator(pad), out_dir=out_dir, settings=settings, fingerprint=stamp
+    )
     adapter_dir = out_dir / "adapter"
     model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)

@@ -8,6 +8,7 @@ rewritten as CSV at every logging step, and drawn as a loss curve at the end.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     import torch
 
-__all__ = ["TrainSettings", "log_table", "plot_losses", "train"]
+__all__ = ["TrainSettings", "fingerprint", "log_table", "plot_losses", "train"]
 log = logging.getLogger(__name__)
 
 
@@ -44,6 +45,13 @@ class TrainSettings:
     precision: str = "auto"  # auto: bf16 (or fp16) on GPU, fp32 on CPU
     gradient_checkpointing: bool = False
     completion_only: bool = False
+
+
+def fingerprint(*parts: object) -> str:
+    """A short hash of everything a checkpoint depends on."""
+    import hashlib  # noqa: PLC0415
+
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 class _CsvLog(TrainerCallback):
@@ -111,9 +119,20 @@ def train(
     *,
     out_dir: Path,
     settings: TrainSettings,
+    fingerprint: str = "",
 ) -> pd.DataFrame:
-    """Train, resuming from ``out_dir/checkpoints`` when a previous run left one; returns the log."""
+    """Train, resuming from ``out_dir/checkpoints`` when a previous run left one; returns the log.
+
+    Checkpoints of a run with another ``fingerprint`` (other data, model or settings) are discarded
+    rather than resumed.
+    """
     checkpoints = out_dir / "checkpoints"
+    stamp = checkpoints / "xtalgen_fingerprint.txt"
+    if checkpoints.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+        log.info("discarding checkpoints of a different run in %s", checkpoints)
+        shutil.rmtree(checkpoints)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
     args = TrainingArguments(
         output_dir=str(checkpoints),
         learning_rate=settings.learning_rate,
@@ -147,7 +166,7 @@ def train(
         data_collator=collator,
         callbacks=[_CsvLog(out_dir / "training_log.csv")],
     )
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = get_last_checkpoint(str(checkpoints))
     if last:
         log.info("resuming from %s", last)
     trainer.train(resume_from_checkpoint=last)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import LlamaConfig, LlamaForCausalLM, set_seed
 
-from xtalgen.lm_training import TrainSettings, plot_losses, train
-from xtalgen.tokenizer_train import train_tokenizer
+from xtalgen.base_model import load_tokenizer
+from xtalgen.lm_training import TrainSettings, fingerprint, plot_losses, train
 from xtalgen.training_data import CompletionDataset, PadCollator
 
 if TYPE_CHECKING:
@@ -53,22 +53,26 @@ def build_tiny_model(settings: TinyModelSettings, tokenizer: Any) -> LlamaForCau
 
 
 def pretrain_tiny(
+    tokenizer_dir: Path,
     train_records: list[dict[str, Any]],
     val_records: list[dict[str, Any]] | None,
     out_dir: Path,
+    *,
     model_settings: TinyModelSettings,
     train_settings: TrainSettings,
 ) -> LlamaForCausalLM:
-    """Train the tokenizer, pretrain the model on full sequences, and save both in ``out_dir/model``."""
+    """Pretrain on full sequences; the model and its tokenizer are saved in ``out_dir/model``."""
     set_seed(train_settings.seed)
-    texts = [r["prompt"] + r["completion"] for r in train_records]
-    tokenizer = train_tokenizer(texts, out_dir / "tokenizer", model_settings.vocab_size)
+    tokenizer = load_tokenizer(str(tokenizer_dir))
     model = build_tiny_model(model_settings, tokenizer)
     length = min(train_settings.max_length, model_settings.max_position)
     train_set = CompletionDataset(train_records, tokenizer, length)
     val_set = CompletionDataset(val_records, tokenizer, length) if val_records else None
     collator = PadCollator(tokenizer.pad_token_id)
-    table = train(model, train_set, val_set, collator, out_dir=out_dir, settings=train_settings)
+    stamp = fingerprint(model_settings, train_settings, len(tokenizer), train_records, val_records)
+    table = train(
+        model, train_set, val_set, collator, out_dir=out_dir, settings=train_settings, fingerprint=stamp
+    )
     model.save_pretrained(out_dir / "model")
     tokenizer.save_pretrained(out_dir / "model")
     n = sum(p.numel() for p in model.parameters())

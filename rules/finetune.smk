@@ -1,0 +1,86 @@
+# Language-model stages: tokenizer and tiny base (model.base: tiny), then LoRA fine-tuning.
+# These rules call the `xtalgen train` command, so that a multi-GPU job can run under accelerate.
+
+
+rule train_tokenizer:
+    input:
+        f"{RESULTS}/data/train/prompts.jsonl",
+    output:
+        directory(f"{RESULTS}/model/tokenizer"),
+    params:
+        vocab_size=config["model"]["tiny"]["vocab_size"],
+    log:
+        f"{RESULTS}/logs/model/train_tokenizer.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/model/train_tokenizer.tsv"
+    conda:
+        "../envs/lm.yaml"
+    shell:
+        "xtalgen train tokenizer --records {input} --out {output} "
+        "--vocab-size {params.vocab_size} > {log} 2>&1"
+
+
+rule pretrain_tiny:
+    input:
+        tokenizer=f"{RESULTS}/model/tokenizer",
+        records=f"{RESULTS}/data/train/prompts.jsonl",
+        val=f"{RESULTS}/data/val/prompts.jsonl",
+    output:
+        model=directory(f"{RESULTS}/model/tiny/model"),
+        table=f"{RESULTS}/model/tiny/training_log.csv",
+        figure=report(
+            f"{RESULTS}/model/tiny/loss.png",
+            category="Language model",
+            caption="../report/pretrain_loss.rst",
+        ),
+    params:
+        args=tiny_cli_args(),
+        out=lambda wc, output: Path(output.table).parent,
+    log:
+        f"{RESULTS}/logs/model/pretrain_tiny.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/model/pretrain_tiny.tsv"
+    conda:
+        "../envs/lm.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "OMP_NUM_THREADS={threads} xtalgen train tiny --tokenizer {input.tokenizer} "
+        "--records {input.records} --val-records {input.val} --out {params.out} {params.args} "
+        "> {log} 2>&1"
+
+
+rule finetune:
+    input:
+        unpack(finetune_inputs),
+    output:
+        adapter=directory(f"{RESULTS}/finetune/adapter"),
+        table=f"{RESULTS}/finetune/training_log.csv",
+        figure=report(
+            f"{RESULTS}/finetune/loss.png",
+            category="Language model",
+            caption="../report/finetune_loss.rst",
+        ),
+    params:
+        launcher=train_launcher(),
+        base=base_model(),
+        args=lora_cli_args(),
+        out=lambda wc, output: Path(output.table).parent,
+    log:
+        f"{RESULTS}/logs/finetune/finetune.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/finetune/finetune.tsv"
+    conda:
+        "../envs/lm.yaml"
+    threads: 2
+    retries: 1
+    resources:
+        mem_mb=16000,
+        runtime=720,
+        gpu=config["finetune"]["gpus"],
+    shell:
+        "OMP_NUM_THREADS={threads} {params.launcher} train lora --base {params.base} "
+        "--records {input.records} --val-records {input.val} --out {params.out} {params.args} "
+        "> {log} 2>&1"

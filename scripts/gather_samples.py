@@ -1,0 +1,16 @@
+"""Snakemake script of rule gather_samples: all attempts, the parsed structures, and the rates."""
+
+import logging
+from pathlib import Path
+
+from xtalgen.io import log_to_file
+from xtalgen.stage_lm import gather_samples
+
+log_to_file(snakemake.log[0])
+stats = gather_samples(
+    [Path(p) for p in snakemake.input],
+    Path(snakemake.output.samples),
+    Path(snakemake.output.structures),
+    Path(snakemake.output.summary),
+)
+logging.info("%s", stats)

@@ -1,0 +1,22 @@
+"""Snakemake script of rule sample_shard: one shard's samples, with its own seed."""
+
+import logging
+from pathlib import Path
+
+from xtalgen.base_model import ModelSpec
+from xtalgen.io import log_to_file
+from xtalgen.sampling import SampleSettings
+from xtalgen.stage_lm import sample_files
+
+log_to_file(snakemake.log[0])
+values = dict(snakemake.params.settings)
+shard = int(snakemake.wildcards.scatteritem.split("-of-")[0])
+values["seed"] += shard  # a seed per shard: shards never repeat each other's draws
+if values["elements"] is not None:
+    values["elements"] = tuple(values["elements"])
+settings = SampleSettings(**values)
+spec = ModelSpec(snakemake.params.base, trust_remote_code=snakemake.params.trust_remote_code)
+table = sample_files(
+    Path(snakemake.input.requests), spec, Path(snakemake.input.adapter), Path(snakemake.output[0]), settings
+)
+logging.info("%s", table["status"].value_counts().to_dict())
