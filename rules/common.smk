@@ -182,10 +182,12 @@ def base_model_input():
     base = config["model"]["base"]
     if base == "tiny":
         return f"{RESULTS}/model/tiny/model"
+    from xtalgen.base_model import looks_like_path
+
     path = Path(_expanded(base))
     if path.is_dir():
         return str(path)
-    if os.sep in base:
+    if looks_like_path(base):
         raise WorkflowError(
             f"config key model.base: {path} is not a folder; give a model folder, a Hugging Face "
             "hub id, or tiny"

@@ -12,7 +12,13 @@ from xtalgen.sources import offline
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["BaseModelUnavailableError", "ModelSpec", "load_base_model", "load_tokenizer"]
+__all__ = [
+    "BaseModelUnavailableError",
+    "ModelSpec",
+    "load_base_model",
+    "load_tokenizer",
+    "looks_like_path",
+]
 
 Quantization = Literal["none", "4bit", "8bit"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -32,11 +38,16 @@ class ModelSpec:
     quantization: Quantization = "none"
 
 
+def looks_like_path(name: str) -> bool:
+    """A folder path rather than a hub id (``org/name``, at most one slash)."""
+    return name.startswith(("/", ".", "~", "$")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name)
+
+
 def _check_reachable(name_or_path: str) -> str:
     folder = Path(name_or_path).expanduser()
     if folder.is_dir():
         return str(folder)
-    if os.sep in name_or_path or name_or_path.startswith((".", "~")):
+    if looks_like_path(name_or_path):
         raise BaseModelUnavailableError(
             f"model.base {name_or_path!r} is not a folder: give a folder holding config.json and the "
             "weights, or a Hugging Face hub id such as meta-llama/Llama-2-7b-hf"

@@ -54,6 +54,15 @@ def workflow(tmp_path: Path, pilot_dir: Path):
         base = {
             "data": {"local_dir": str(pilot_dir), "max_rows": 60},
             "prescreen": {"max_structures": 3, "shards": 2, "validation_size": 10},
+            "model": {
+                "tiny": {"steps": 10, "hidden_size": 32, "intermediate_size": 64, "heads": 2, "layers": 1}
+            },
+            "finetune": {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "val_records": 8},
+            "sample": {
+                "unconditional": 4,
+                "conditional": {"per_row": 1, "max_rows": 2},
+                "infill": {"per_row": 1, "max_rows": 2},
+            },
         }
         overrides = overrides or {}
         merged = base | overrides

@@ -66,8 +66,8 @@ def test_prescreen_stage_reruns_only_what_changed(workflow, candidates):
     assert "3 of 3 structures already in" in log
 
 
-def test_inaccurate_potential_stops_the_run_before_relaxing(workflow):
-    wf = workflow({"prescreen": {"aggregation": "source"}})
+def test_inaccurate_potential_stops_the_run_before_relaxing(workflow, candidates):
+    wf = workflow({"prescreen": {"aggregation": "source", "structures": str(candidates)}})
     result = wf.run(check=False)
     assert result.returncode != 0
     log = (wf.workdir / "results" / "logs" / "prescreen" / "validate_potential.log").read_text()

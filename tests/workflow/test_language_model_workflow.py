@@ -1,0 +1,54 @@
+"""Tokenizer, tiny base, LoRA and sharded sampling through Snakemake (tiny settings)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from xtalgen.sampling import SAMPLE_COLUMNS
+
+pytestmark = pytest.mark.workflow
+
+
+def test_language_model_stages_sample_parsed_crystals(workflow):
+    wf = workflow()
+    wf.run("--until", "gather_samples")
+    results = wf.workdir / "results"
+    assert (results / "model" / "tiny" / "model" / "config.json").is_file()
+    assert (results / "finetune" / "adapter" / "adapter_config.json").is_file()
+    log = pd.read_csv(results / "finetune" / "training_log.csv")
+    assert log["step"].max() == 4
+    assert log["val_loss"].notna().any()
+    assert (results / "finetune" / "loss.png").stat().st_size > 0
+
+    summary = json.loads((results / "sample" / "summary.json").read_text())
+    assert summary["requests"] == 8  # 4 unconditional, 2 conditional, 2 infill
+    assert set(summary["by_task"]) == {"unconditional", "conditional", "infill"}
+    assert summary["parsed"] == 8  # the format constraint: every sample parses
+    samples = pd.read_csv(results / "sample" / "samples.csv")
+    assert list(samples.columns) == SAMPLE_COLUMNS
+    shards = sorted((results / "sample" / "shards").glob("*.csv"))
+    assert len(shards) == 2
+    assert sum(len(pd.read_csv(p)) for p in shards) == len(samples)
+    structures = pd.read_csv(results / "sample" / "structures.csv")
+    assert len(structures) == 8
+    assert structures["cif"].str.contains("_cell_length_a").all()
+
+    # A sampling setting reruns the sampling, never the training.
+    hotter = workflow({"sample": {"temperature": 1.0}})
+    planned = hotter.run("-n", "--until", "gather_samples", "--rerun-triggers", "params")
+    text = planned.stdout + planned.stderr
+    assert "rule sample_shard:" in text
+    assert "rule finetune:" not in text
+    assert "rule pretrain_tiny:" not in text
+
+
+def test_offline_hub_model_is_named(workflow):
+    wf = workflow({"model": {"base": "meta-llama/Llama-2-7b-hf"}})
+    result = wf.run("--until", "finetune", check=False)
+    assert result.returncode != 0
+    log = (wf.workdir / "results" / "logs" / "finetune" / "finetune.log").read_text()
+    assert "model.base" in log
+    assert "HF_HUB_OFFLINE" in log
