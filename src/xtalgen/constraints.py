@@ -10,7 +10,7 @@ angle guard: a grammar cannot say that three angles span a volume, but the guard
 integer angles in (0, 180) the metric determinant is positive exactly when
 ``|alpha - beta| < gamma < min(alpha + beta, 360 - alpha - beta)`` (checked for all 179^3 triples in
 the tests). With both, every completion parses. It was chosen
-over outlines (same result, 24x slower on CPU) and lm-format-enforcer (does not import with
+over outlines (same result, 2.5x slower on CPU) and lm-format-enforcer (does not import with
 transformers 5); see benchmarks/constraint_libraries.py.
 """
 

@@ -210,7 +210,7 @@ def _generate(
         mask[row, width - len(seq) :] = 1
     device = next(model.parameters()).device
     vocab_size = model.get_output_embeddings().weight.shape[0]
-    with torch.no_grad():
+    with torch.inference_mode():
         out = model.generate(
             input_ids=ids.to(device),
             attention_mask=mask.to(device),

@@ -138,9 +138,9 @@ def sample_files(
 
     tokenizer = load_tokenizer(str(adapter) if adapter else spec.name_or_path)
     if adapter is not None:
-        from xtalgen.finetune import load_adapted  # noqa: PLC0415
+        from xtalgen.finetune import load_for_sampling  # noqa: PLC0415
 
-        model = load_adapted(spec, adapter)
+        model = load_for_sampling(spec, adapter)
     else:
         model = load_base_model(spec)
     if torch.cuda.is_available():
