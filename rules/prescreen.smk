@@ -87,7 +87,8 @@ rule prescreen_shard:
     threads: config["prescreen"]["threads"]
     retries: 1
     resources:
-        mem_mb=config["prescreen"]["mem_mb"] * config["prescreen"]["workers"],
+        mem_mb=config["prescreen"]["mem_mb"]
+        * (config["prescreen"]["workers"] or config["prescreen"]["threads"]),
         runtime=config["prescreen"]["runtime"],
     script:
         "../scripts/prescreen_shard.py"

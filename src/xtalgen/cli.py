@@ -152,7 +152,7 @@ def _add_prescreen(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--hull", type=Path, required=True, help="from `xtalgen hull build`")
     parser.add_argument("--out", type=Path, required=True, help="per-structure results CSV")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     parser.add_argument("--threads", type=int, default=None, help="cores in all (default: affinity)")
     parser.add_argument("--fmax", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=500)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -59,7 +60,9 @@ class PrescreenSettings:
     relax: RelaxSettings = field(default_factory=RelaxSettings)
     min_sites: int = 2
     max_sites: int | None = None
-    workers: int = 1
+    # Worker processes; None: one per core of the job (measured: one thread per small graph is
+    # fastest, so cores are better spent on workers than on torch threads).
+    workers: int | None = None
     # Cores for the whole shard, shared out among the workers; None: the job's CPU affinity.
     threads: int | None = None
 
@@ -82,6 +85,8 @@ _POTENTIAL: Any = None
 
 def _init_worker(model: str, aggregation: str, threads: int) -> None:
     """Load the potential once per worker process, not once per structure."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)  # before torch starts its thread pools in this process
     import torch  # noqa: PLC0415
 
     from xtalgen.potential import load_potential  # noqa: PLC0415
@@ -167,13 +172,16 @@ class _Journal:
 def _relaxed(jobs: list[tuple[str, str, str, RelaxSettings]], settings: PrescreenSettings) -> Iterable:
     if not jobs:
         return []
-    workers = max(1, min(settings.workers, len(jobs)))
-    threads = max(1, (settings.threads or _job_cores()) // workers)
+    cores = settings.threads or _job_cores()
+    workers = max(1, min(settings.workers or cores, len(jobs)))
+    threads = max(1, cores // workers)
     if workers == 1:
         _init_worker(settings.model, settings.aggregation, threads)
         return map(_relax_one, jobs)
+    # Spawned, not forked: a fork inherits the parent's OpenMP pool, which stalls torch in the child.
     pool = ProcessPoolExecutor(
         max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
         initargs=(settings.model, settings.aggregation, threads),
     )
