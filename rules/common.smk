@@ -9,6 +9,8 @@ os.environ.setdefault(
 
 RESULTS = config["results"]
 SPLITS = config["data"]["splits"]
+TRAIN_SPLIT = "train" if "train" in SPLITS else SPLITS[0]
+TEST_SPLIT = "test" if "test" in SPLITS else SPLITS[-1]
 
 
 def config_path(key):
@@ -76,7 +78,7 @@ def all_outputs():
     ]
     if config["model"]["base"] == "tiny":
         lm.append(f"{RESULTS}/model/tiny/loss.png")
-    return data + lm + prescreen
+    return data + lm + prescreen + [f"{RESULTS}/evaluate/metrics.json"]
 
 
 def _expanded(value):

@@ -7,13 +7,15 @@ from xtalgen.io import log_to_file
 from xtalgen.prescreen import PrescreenSettings, prescreen
 from xtalgen.structures_io import read_structures
 
-log_to_file(snakemake.log[0])
-settings = PrescreenSettings.from_config(snakemake.params.settings, threads=snakemake.threads)
-table = prescreen(
-    read_structures(Path(snakemake.input.shard)),
-    Path(snakemake.input.hull),
-    Path(snakemake.output[0]),
-    Path(snakemake.params.journal),
-    settings,
-)
-logging.info("%s", table["status"].value_counts().to_dict())
+# Worker processes are spawned and import this file again: only the main process runs the job.
+if __name__ == "__main__":
+    log_to_file(snakemake.log[0])
+    settings = PrescreenSettings.from_config(snakemake.params.settings, threads=snakemake.threads)
+    table = prescreen(
+        read_structures(Path(snakemake.input.shard)),
+        Path(snakemake.input.hull),
+        Path(snakemake.output[0]),
+        Path(snakemake.params.journal),
+        settings,
+    )
+    logging.info("%s", table["status"].value_counts().to_dict())

@@ -404,6 +404,44 @@ def _run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "evaluate",
+        help="CDVAE/paper metrics of any generator's samples against training and test sets",
+        description="Validity, coverage, Wasserstein distances, diversity, novelty, and with "
+        "--prescreen the M3GNet metastable and S.U.N. rates, as one JSON.",
+    )
+    parser.add_argument("--samples", type=Path, required=True, help="CSV with a cif column, or CIF folder")
+    parser.add_argument("--train", type=Path, required=True, help="training structures (novelty)")
+    parser.add_argument("--test", type=Path, required=True, help="test structures (coverage, Wasserstein)")
+    parser.add_argument("--out", type=Path, required=True, help="metrics JSON")
+    parser.add_argument("--prescreen", type=Path, default=None, help="results.csv of `xtalgen prescreen`")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="reference fingerprint cache")
+    parser.add_argument("--workers", type=int, default=None, help="default: the cores of this job")
+    parser.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from xtalgen.sources import default_cache_dir  # noqa: PLC0415
+    from xtalgen.stage_evaluate import evaluate_files  # noqa: PLC0415
+
+    for path in (args.samples, args.train, args.test):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+    metrics = evaluate_files(
+        args.samples,
+        args.train,
+        args.test,
+        args.out,
+        prescreen=args.prescreen,
+        cache_dir=args.cache_dir or default_cache_dir() / "fingerprints",
+        workers=args.workers,
+    )
+    shown = ("n_samples", "structural_validity", "compositional_validity", "coverage_recall", "novelty")
+    print(", ".join(f"{k} {metrics[k]}" for k in shown) + f" -> {args.out}")
+    return 0
+
+
 def pd_read(path: Path | None) -> pd.DataFrame | None:
     """A CSV as a table, or None."""
     if path is None:
@@ -430,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = stages.add_parser("train", help="tokenizer, tiny base model and LoRA fine-tuning")
     _add_train(train.add_subparsers(dest="action", required=True))
     _add_sample(stages)
+    _add_evaluate(stages)
     return parser
 
 

@@ -1,0 +1,21 @@
+"""Snakemake script of rule evaluate: every metric of the samples, as one JSON."""
+
+import logging
+from pathlib import Path
+
+from xtalgen.io import log_to_file
+from xtalgen.stage_evaluate import evaluate_files
+
+# Worker processes are spawned and import this file again: only the main process runs the job.
+if __name__ == "__main__":
+    log_to_file(snakemake.log[0])
+    metrics = evaluate_files(
+        Path(snakemake.input.samples),
+        Path(snakemake.input.train),
+        Path(snakemake.input.test),
+        Path(snakemake.output.metrics),
+        prescreen=Path(snakemake.input.prescreen),
+        reference=Path(snakemake.input.reference),
+        workers=snakemake.threads,
+    )
+    logging.info("%s", metrics)
