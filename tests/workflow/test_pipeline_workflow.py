@@ -1,0 +1,25 @@
+"""The whole main job, dataset to metrics and report, on tiny settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.workflow
+
+
+def test_main_job_runs_end_to_end_and_reports(workflow):
+    wf = workflow({"prescreen": {"max_structures": 4}})
+    wf.run()
+    results = wf.workdir / "results"
+    metrics = json.loads((results / "evaluate" / "metrics.json").read_text())
+    assert metrics["n_samples"] == 8
+    assert metrics["m3gnet_metastable_rate"] is not None
+    assert 0.0 <= metrics["structural_validity"] <= 1.0
+    assert (results / "evaluate" / "reference" / "test.npz").is_file()
+    report = wf.workdir / "report.html"
+    wf.run("--report", str(report))
+    html = report.read_text(errors="replace")
+    for caption in ("accuracy gate", "LoRA fine-tuning", "Sampling summary", "Metrics of the"):
+        assert caption.lower() in html.lower(), caption
