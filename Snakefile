@@ -33,6 +33,7 @@ include: "rules/finetune.smk"
 include: "rules/sample.smk"
 include: "rules/prescreen.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 wildcard_constraints:

@@ -78,7 +78,8 @@ def all_outputs():
     ]
     if config["model"]["base"] == "tiny":
         lm.append(f"{RESULTS}/model/tiny/loss.png")
-    return data + lm + prescreen + [f"{RESULTS}/evaluate/metrics.json"]
+    audit = [f"{RESULTS}/evaluate/metrics.json", f"{RESULTS}/report/manifest.json"]
+    return data + lm + prescreen + audit
 
 
 def _expanded(value):

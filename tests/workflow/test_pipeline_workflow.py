@@ -18,8 +18,21 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     assert metrics["m3gnet_metastable_rate"] is not None
     assert 0.0 <= metrics["structural_validity"] <= 1.0
     assert (results / "evaluate" / "reference" / "test.npz").is_file()
+    manifest = json.loads((results / "report" / "manifest.json").read_text())
+    assert len(manifest["git_commit"]) == 40
+    assert manifest["packages"]["torch"].startswith("2.13.0")
+    assert manifest["config"]["sample"]["unconditional"] == 4
+    costs = (results / "report" / "job_costs.csv").read_text()
+    assert "prescreen/shard_1-of-2" in costs
+    assert "model/pretrain_tiny" in costs
     report = wf.workdir / "report.html"
     wf.run("--report", str(report))
     html = report.read_text(errors="replace")
-    for caption in ("accuracy gate", "LoRA fine-tuning", "Sampling summary", "Metrics of the"):
+    for caption in (
+        "accuracy gate",
+        "LoRA fine-tuning",
+        "Sampling summary",
+        "Metrics of the",
+        "Run manifest",
+    ):
         assert caption.lower() in html.lower(), caption

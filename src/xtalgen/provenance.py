@@ -1,0 +1,64 @@
+"""What an auditor needs to trust a run: its configuration, code version, packages and costs."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["PACKAGES", "benchmark_table", "manifest"]
+
+PACKAGES = (
+    "xtalgen", "torch", "transformers", "peft", "accelerate", "tokenizers", "xgrammar", "pymatgen",
+    "matgl", "ase", "matminer", "smact", "mp-api", "snakemake", "numpy", "pandas",
+)  # fmt: skip
+
+
+def _git(repo: Path, *args: str) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return out.stdout.strip()
+
+
+def manifest(config: dict[str, Any], repo: Path) -> dict[str, Any]:
+    """The run's configuration, the workflow's git commit (and whether it had local edits), versions."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    dirty = _git(repo, "status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": _git(repo, "rev-parse", "HEAD"),
+        "git_local_changes": bool(dirty) and not dirty.startswith("unknown"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "config": config,
+    }
+
+
+def benchmark_table(paths: list[Path], root: Path) -> pd.DataFrame:
+    """One row per job from Snakemake's benchmark files: wall time, peak memory, CPU time."""
+    rows = []
+    for path in sorted(paths):
+        table = pd.read_csv(path, sep="\t")
+        last = table.iloc[-1]
+        rows.append(
+            {
+                "job": str(path.relative_to(root).with_suffix("")),
+                "seconds": round(float(last["s"]), 1),
+                "max_rss_mb": round(float(last["max_rss"]), 1) if last["max_rss"] != "-" else None,
+                "cpu_seconds": round(float(last["cpu_time"]), 1) if last["cpu_time"] != "-" else None,
+            }
+        )
+    return pd.DataFrame(rows, columns=["job", "seconds", "max_rss_mb", "cpu_seconds"])
