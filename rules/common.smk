@@ -78,7 +78,12 @@ def all_outputs():
     ]
     if config["model"]["base"] == "tiny":
         lm.append(f"{RESULTS}/model/tiny/loss.png")
-    audit = [f"{RESULTS}/evaluate/metrics.json", f"{RESULTS}/report/manifest.json"]
+    audit = [
+        f"{RESULTS}/evaluate/metrics.json",
+        f"{RESULTS}/report/manifest.json",
+        f"{RESULTS}/report/candidates",
+        f"{RESULTS}/report/validity.png",
+    ]
     return data + lm + prescreen + audit
 
 

@@ -25,3 +25,40 @@ rule run_manifest:
         "../envs/evaluate.yaml"
     script:
         "../scripts/run_manifest.py"
+
+
+rule export_candidates:
+    input:
+        f"{RESULTS}/prescreen/metastable.csv",
+    output:
+        report(
+            directory(f"{RESULTS}/report/candidates"),
+            patterns=["{name}.cif"],
+            category="Candidates",
+            caption="../report/candidates.rst",
+        ),
+    params:
+        top=20,
+    log:
+        f"{RESULTS}/logs/report/export_candidates.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/export_candidates.py"
+
+
+rule plot_validity:
+    input:
+        f"{RESULTS}/evaluate/metrics.json",
+    output:
+        report(
+            f"{RESULTS}/report/validity.png",
+            category="Evaluation",
+            caption="../report/validity.rst",
+        ),
+    log:
+        f"{RESULTS}/logs/report/plot_validity.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/plot_validity.py"

@@ -12,7 +12,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["PACKAGES", "benchmark_table", "manifest"]
+__all__ = ["PACKAGES", "benchmark_table", "export_candidates", "manifest", "plot_validity"]
 
 PACKAGES = (
     "xtalgen", "torch", "transformers", "peft", "accelerate", "tokenizers", "xgrammar", "pymatgen",
@@ -62,3 +62,32 @@ def benchmark_table(paths: list[Path], root: Path) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["job", "seconds", "max_rss_mb", "cpu_seconds"])
+
+
+def export_candidates(metastable: Path, out_dir: Path, top: int) -> int:
+    """The ``top`` most stable candidates as one CIF each, named by id, for download from the report."""
+    import re  # noqa: PLC0415
+
+    table = pd.read_csv(metastable, keep_default_na=False).head(top)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for row in table.to_dict("records"):
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(row["id"]))
+        (out_dir / f"{name}.cif").write_text(row["cif_relaxed"])
+    return len(table)
+
+
+def plot_validity(reasons: dict[str, int], n_valid: int, path: Path) -> None:
+    """Bar chart of valid samples and of each reason for an invalid one."""
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    labels = ["valid", *(r[:50] for r in reasons)]
+    values = [n_valid, *reasons.values()]
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(labels) + 1.2))
+    ax.barh(labels[::-1], values[::-1], color=["tab:red"] * len(reasons) + ["tab:green"])
+    ax.set_xlabel("samples")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)

@@ -25,6 +25,9 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     costs = (results / "report" / "job_costs.csv").read_text()
     assert "prescreen/shard_1-of-2" in costs
     assert "model/pretrain_tiny" in costs
+    assert (results / "report" / "validity.png").stat().st_size > 0
+    metastable = (results / "prescreen" / "metastable.csv").read_text().count("_cell_length_a")
+    assert len(list((results / "report" / "candidates").glob("*.cif"))) == min(metastable, 20)
     report = wf.workdir / "report.html"
     wf.run("--report", str(report))
     html = report.read_text(errors="replace")
