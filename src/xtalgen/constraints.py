@@ -108,19 +108,36 @@ def _token_texts(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> tuple[s
     return tuple(texts)
 
 
-class ElementConstraint(LogitsProcessor):
+class _LineTracker(LogitsProcessor):
+    """Follows, per row, the line index and the text of the current line of the completion."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> None:
+        self.texts = _token_texts(tokenizer, vocab_size)
+        self.start: int | None = None
+        self.state: list[tuple[int, str]] = []
+
+    def _advance(self, input_ids: torch.LongTensor) -> None:
+        if self.start is None:
+            self.start = input_ids.shape[1]
+            self.state = [(0, "")] * input_ids.shape[0]
+        elif input_ids.shape[1] > self.start:
+            for row, token in enumerate(input_ids[:, -1].tolist()):
+                index, partial = self.state[row]
+                lines = (partial + self.texts[token]).split("\n")
+                self.state[row] = (index + len(lines) - 1, lines[-1])
+
+
+class ElementConstraint(_LineTracker):
     """Only configured element symbols where an element is expected; everything else untouched."""
 
     def __init__(
         self, tokenizer: PreTrainedTokenizerBase, elements: Sequence[str], kind: Kind, vocab_size: int
     ) -> None:
-        self.texts = _token_texts(tokenizer, vocab_size)
+        super().__init__(tokenizer, vocab_size)
         self.elements = frozenset(elements)
         self.prefixes = frozenset(e[:i] for e in elements for i in range(len(e) + 1))
         self.kind = kind
         self.eos = tokenizer.eos_token_id
-        self.start: int | None = None
-        self.state: list[tuple[int, str]] = []  # per row: (line index, text of the current line)
         self.masks: dict[tuple[int, str], torch.Tensor] = {}
 
     def _is_element_line(self, index: int) -> bool:
@@ -156,15 +173,7 @@ class ElementConstraint(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Mask the scores of tokens that would write a forbidden symbol."""
-        if self.start is None:
-            self.start = input_ids.shape[1]
-            self.state = [(0, "")] * input_ids.shape[0]
-        elif input_ids.shape[1] > self.start:
-            last = input_ids[:, -1].tolist()
-            for row, token in enumerate(last):
-                index, partial = self.state[row]
-                lines = (partial + self.texts[token]).split("\n")
-                self.state[row] = (index + len(lines) - 1, lines[-1])
+        self._advance(input_ids)
         for row, (index, partial) in enumerate(self.state):
             if self.kind == "element" and index > 0:
                 continue
@@ -173,25 +182,6 @@ class ElementConstraint(LogitsProcessor):
             mask = self._mask(index, partial).to(scores.device)
             scores[row, ~mask[: scores.shape[1]]] = -float("inf")
         return scores
-
-
-class _LineTracker(LogitsProcessor):
-    """Follows, per row, the line index and the text of the current line of the completion."""
-
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> None:
-        self.texts = _token_texts(tokenizer, vocab_size)
-        self.start: int | None = None
-        self.state: list[tuple[int, str]] = []
-
-    def _advance(self, input_ids: torch.LongTensor) -> None:
-        if self.start is None:
-            self.start = input_ids.shape[1]
-            self.state = [(0, "")] * input_ids.shape[0]
-        elif input_ids.shape[1] > self.start:
-            for row, token in enumerate(input_ids[:, -1].tolist()):
-                index, partial = self.state[row]
-                lines = (partial + self.texts[token]).split("\n")
-                self.state[row] = (index + len(lines) - 1, lines[-1])
 
 
 _TWO_ANGLES = re.compile(r"(\d+) (\d+) (\d*)")

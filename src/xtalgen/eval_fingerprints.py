@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
@@ -138,8 +137,3 @@ def save_reference(structures: Path, out: Path, workers: int) -> int:
     cifs = list(cif_table(structures)["cif"])
     _save(fingerprint_cifs(cifs, workers, f"{structures.name} fingerprints"), _key(cifs), out)
     return len(cifs)
-
-
-def job_cores() -> int:
-    """The cores this job was given."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

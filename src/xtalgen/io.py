@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["atomic_output", "log_to_file"]
+__all__ = ["atomic_output", "job_cores", "log_to_file"]
 
 
 @contextlib.contextmanager
@@ -35,3 +35,8 @@ def log_to_file(path: str | Path) -> None:
     """Send logging and stderr (warnings, tracebacks, progress) of a batch job to its log file."""
     logging.basicConfig(filename=path, level=logging.INFO, force=True)
     sys.stderr = Path(path).open("a")  # noqa: SIM115 - lives as long as the process
+
+
+def job_cores() -> int:
+    """The cores this job was given (its CPU affinity, as Slurm and Snakemake set it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

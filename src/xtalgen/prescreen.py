@@ -22,7 +22,7 @@ from pymatgen.core import Structure
 
 from xtalgen.energies import CompatibilityError, corrected_entry
 from xtalgen.hull import HullError, e_above_hull, load_hull
-from xtalgen.io import atomic_output
+from xtalgen.io import atomic_output, job_cores
 from xtalgen.prefilter import prefilter_reason
 from xtalgen.relax import RelaxationAbortedError, RelaxSettings, relax
 
@@ -172,7 +172,7 @@ class _Journal:
 def _relaxed(jobs: list[tuple[str, str, str, RelaxSettings]], settings: PrescreenSettings) -> Iterable:
     if not jobs:
         return []
-    cores = settings.threads or _job_cores()
+    cores = settings.threads or job_cores()
     workers = max(1, min(settings.workers or cores, len(jobs)))
     threads = max(1, cores // workers)
     if workers == 1:
@@ -186,11 +186,6 @@ def _relaxed(jobs: list[tuple[str, str, str, RelaxSettings]], settings: Prescree
         initargs=(settings.model, settings.aggregation, threads),
     )
     return _pooled(pool, jobs)
-
-
-def _job_cores() -> int:
-    """The cores this job was given (its CPU affinity, as Slurm and Snakemake set it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _pooled(pool: ProcessPoolExecutor, jobs: list) -> Iterable:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from xtalgen.eval_fingerprints import fingerprint_cifs, job_cores, load_fingerprints, load_or_fingerprint
+from xtalgen.eval_fingerprints import fingerprint_cifs, load_fingerprints, load_or_fingerprint
 from xtalgen.eval_metrics import (
     METASTABLE_EHULL,
     SUN_EHULL,
@@ -22,7 +22,7 @@ from xtalgen.eval_metrics import (
     wasserstein,
 )
 from xtalgen.eval_validity import composition_valid, structure_valid
-from xtalgen.io import atomic_output
+from xtalgen.io import atomic_output, job_cores
 from xtalgen.structures_io import cif_table, parse_cif
 
 if TYPE_CHECKING:
