@@ -32,6 +32,7 @@ include: "rules/data.smk"
 include: "rules/finetune.smk"
 include: "rules/sample.smk"
 include: "rules/prescreen.smk"
+include: "rules/dft.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

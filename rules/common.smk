@@ -78,13 +78,27 @@ def all_outputs():
     ]
     if config["model"]["base"] == "tiny":
         lm.append(f"{RESULTS}/model/tiny/loss.png")
+    dft = [f"{RESULTS}/dft/manifest.csv"]
+    if config["dft"]["backend"] != "prepare":
+        dft += [f"{RESULTS}/dft/results.csv", f"{RESULTS}/dft/e_above_hull_dft.png"]
     audit = [
         f"{RESULTS}/evaluate/metrics.json",
         f"{RESULTS}/report/manifest.json",
         f"{RESULTS}/report/candidates",
         f"{RESULTS}/report/validity.png",
     ]
-    return data + lm + prescreen + audit
+    return data + lm + prescreen + dft + audit
+
+
+# Ledger, job store, embedded LaunchPad and run folders of the DFT stage; never an output.
+DFT_STATE = f"{RESULTS}/dft/state"
+
+
+def dft_results():
+    """The collected DFT table, for evaluation, once a backend actually computes energies."""
+    if config["dft"]["backend"] == "prepare":
+        return []
+    return f"{RESULTS}/dft/results.csv"
 
 
 def _expanded(value):

@@ -27,6 +27,7 @@ rule evaluate:
         test=f"{RESULTS}/data/{TEST_SPLIT}/structures.csv",
         reference=f"{RESULTS}/evaluate/reference/{TEST_SPLIT}.npz",
         prescreen=f"{RESULTS}/prescreen/results.csv",
+        dft=dft_results(),
     output:
         metrics=report(
             f"{RESULTS}/evaluate/metrics.json",

@@ -15,6 +15,7 @@ if __name__ == "__main__":
         Path(snakemake.input.test),
         Path(snakemake.output.metrics),
         prescreen=Path(snakemake.input.prescreen),
+        dft=Path(snakemake.input.dft) if snakemake.input.get("dft") else None,
         reference=Path(snakemake.input.reference),
         workers=snakemake.threads,
     )

@@ -416,6 +416,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--test", type=Path, required=True, help="test structures (coverage, Wasserstein)")
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON")
     parser.add_argument("--prescreen", type=Path, default=None, help="results.csv of `xtalgen prescreen`")
+    parser.add_argument("--dft", type=Path, default=None, help="table of `xtalgen dft collect`")
     parser.add_argument("--cache-dir", type=Path, default=None, help="reference fingerprint cache")
     parser.add_argument("--workers", type=int, default=None, help="default: the cores of this job")
     parser.set_defaults(func=_run_evaluate)
@@ -434,11 +435,155 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         args.test,
         args.out,
         prescreen=args.prescreen,
+        dft=args.dft,
         cache_dir=args.cache_dir or default_cache_dir() / "fingerprints",
         workers=args.workers,
     )
     shown = ("n_samples", "structural_validity", "compositional_validity", "coverage_recall", "novelty")
     print(", ".join(f"{k} {metrics[k]}" for k in shown) + f" -> {args.out}")
+    return 0
+
+
+def _incar_value(text: str) -> object:
+    import json  # noqa: PLC0415
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _add_dft(sub: argparse._SubParsersAction) -> None:
+    dft = sub.add_parser("dft", help="atomate2 DFT verification: prepare, submit, status, collect")
+    actions = dft.add_subparsers(dest="action", required=True)
+    prepare = actions.add_parser(
+        "prepare",
+        help="write each candidate's atomate2 flow (JSON) and first-job VASP inputs",
+        description="Writes DIR/<id>/flow.json, DIR/<id>/inputs/{INCAR,KPOINTS,POSCAR,POTCAR or "
+        "POTCAR.spec} and DIR/manifest.csv. Needs no VASP.",
+    )
+    prepare.add_argument(
+        "--structures",
+        type=Path,
+        required=True,
+        help="CSV with cif (or prescreen's cif_relaxed), a CIF folder, or extxyz",
+    )
+    prepare.add_argument("--out", type=Path, required=True, help="folder for flows and inputs")
+    prepare.add_argument(
+        "--maker",
+        default="MPGGADoubleRelaxStaticMaker",
+        help="atomate2 maker (default MP-compatible GGA(+U) double relax + static)",
+    )
+    prepare.add_argument(
+        "--incar",
+        action="append",
+        default=[],
+        metavar="TAG=VALUE",
+        help="INCAR override for every job, repeatable (e.g. NCORE=4)",
+    )
+    prepare.add_argument("--vasp-cmd", default=None, help="VASP command the jobs run (default atomate2's)")
+    prepare.add_argument(
+        "--potcar-dir", default=None, help="POTCAR folder (default PMG_VASP_PSP_DIR; neither: POTCAR.spec)"
+    )
+    prepare.add_argument("--max-candidates", type=int, default=None, help="first N candidates only")
+    prepare.set_defaults(func=_run_dft_prepare)
+
+    submit = actions.add_parser(
+        "submit",
+        help="run the prepared flows locally or add them to a FireWorks LaunchPad, each once",
+    )
+    submit.add_argument("--prepared", type=Path, required=True, help="folder of `xtalgen dft prepare`")
+    submit.add_argument(
+        "--state",
+        type=Path,
+        required=True,
+        help="state folder: ledger, job store, embedded LaunchPad, run folders",
+    )
+    submit.add_argument("--backend", choices=("local", "fireworks"), required=True)
+    submit.add_argument(
+        "--store",
+        default=None,
+        help="MongoDB URI of the jobflow store (default: MontyStore in --state, or $XTALGEN_JOBSTORE_URI)",
+    )
+    submit.add_argument(
+        "--launchpad", default=None, help="FireWorks launchpad YAML (default: mongomock file in --state)"
+    )
+    submit.set_defaults(func=_run_dft_submit)
+
+    status = actions.add_parser("status", help="pending/running/failed/completed per candidate")
+    status.add_argument("--state", type=Path, required=True)
+    status.add_argument("--out", type=Path, default=None, help="also write the table as CSV")
+    status.set_defaults(func=_run_dft_status)
+
+    collect = actions.add_parser(
+        "collect",
+        help="MP2020-corrected entries and E_hull^DFT of every finished candidate",
+    )
+    collect.add_argument("--state", type=Path, required=True)
+    collect.add_argument("--hull", type=Path, required=True, help="hull of `xtalgen hull build`")
+    collect.add_argument("--out", type=Path, required=True, help="table CSV")
+    collect.add_argument("--summary", type=Path, default=None, help="counts and rates as JSON")
+    collect.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="samples generated, for the DFT stable rate (stable / samples)",
+    )
+    collect.set_defaults(func=_run_dft_collect)
+
+
+def _run_dft_prepare(args: argparse.Namespace) -> int:
+    from xtalgen.dft_flows import DftSettings  # noqa: PLC0415
+    from xtalgen.dft_prepare import prepare_flows, read_candidates  # noqa: PLC0415
+
+    overrides = {}
+    for item in args.incar:
+        tag, sep, value = item.partition("=")
+        if not sep or not tag.strip():
+            raise ValueError(f"--incar {item!r}: write TAG=VALUE, e.g. NCORE=4")
+        overrides[tag.strip().upper()] = _incar_value(value.strip())
+    settings = DftSettings(
+        maker=args.maker, incar_overrides=overrides, vasp_cmd=args.vasp_cmd, potcar_dir=args.potcar_dir
+    )
+    candidates = read_candidates(args.structures)[: args.max_candidates]
+    table = prepare_flows(candidates, args.out, settings)
+    print(f"{len(table)} flows ({settings.maker}) -> {args.out}/manifest.csv")
+    return 0
+
+
+def _run_dft_submit(args: argparse.Namespace) -> int:
+    from xtalgen.dft_state import StateConfig  # noqa: PLC0415
+    from xtalgen.dft_submit import submit  # noqa: PLC0415
+
+    config = StateConfig(args.backend, store=args.store, launchpad=args.launchpad)
+    table = submit(args.prepared, args.state, config)
+    print(table.to_string(index=False) if len(table) else "nothing prepared")
+    return 0
+
+
+def _run_dft_status(args: argparse.Namespace) -> int:
+    from xtalgen.dft_collect import STATES, status_table  # noqa: PLC0415
+
+    table = status_table(args.state)
+    if args.out:
+        table.to_csv(args.out, index=False)
+    print(table.to_string(index=False) if len(table) else "nothing submitted")
+    print(", ".join(f"{s} {(table['state'] == s).sum()}" for s in STATES))
+    return 0
+
+
+def _run_dft_collect(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from xtalgen.dft_collect import collect, summarize  # noqa: PLC0415
+    from xtalgen.hull import load_hull  # noqa: PLC0415
+
+    table = collect(args.state, load_hull(args.hull))
+    table.to_csv(args.out, index=False)
+    summary = summarize(table, args.samples)
+    if args.summary:
+        args.summary.write_text(json.dumps(summary, indent=2) + "\n")
+    print(", ".join(f"{k} {v}" for k, v in summary.items()) + f" -> {args.out}")
     return 0
 
 
@@ -469,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(train.add_subparsers(dest="action", required=True))
     _add_sample(stages)
     _add_evaluate(stages)
+    _add_dft(stages)
     return parser
 
 

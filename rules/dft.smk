@@ -1,0 +1,75 @@
+# DFT stage: prepare atomate2 flows -> submit (local or FireWorks) -> collect E_hull^DFT.
+# The state folder (ledger, job store, embedded LaunchPad, run folders) is not an output: Snakemake
+# never deletes it, so a rerun never submits a candidate twice and collection never loses a result.
+
+
+rule dft_prepare:
+    input:
+        f"{RESULTS}/prescreen/metastable.csv",
+    output:
+        flows=directory(f"{RESULTS}/dft/prepared"),
+        manifest=report(
+            f"{RESULTS}/dft/manifest.csv",
+            category="DFT",
+            caption="../report/dft_manifest.rst",
+        ),
+    params:
+        settings=config["dft"],
+    log:
+        f"{RESULTS}/logs/dft/prepare.log",
+    conda:
+        "../envs/dft.yaml"
+    script:
+        "../scripts/dft_prepare.py"
+
+
+rule dft_submit:
+    input:
+        f"{RESULTS}/dft/prepared",
+    output:
+        f"{RESULTS}/dft/submitted.csv",
+    params:
+        state=DFT_STATE,
+        backend=config["dft"]["backend"],
+        store=config["dft"]["store"],
+        launchpad=config["dft"]["launchpad"],
+    log:
+        f"{RESULTS}/logs/dft/submit.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/dft/submit.tsv"
+    conda:
+        "../envs/dft.yaml"
+    threads: config["dft"]["threads"]
+    resources:
+        mem_mb=config["dft"]["mem_mb"],
+        runtime=config["dft"]["runtime"],
+    script:
+        "../scripts/dft_submit.py"
+
+
+rule dft_collect:
+    input:
+        submitted=f"{RESULTS}/dft/submitted.csv",
+        hull=f"{RESULTS}/prescreen/hull.json.gz",
+        # Every structure generated (or given): the denominator of the DFT stable rate.
+        structures=prescreen_structures(),
+    output:
+        table=report(
+            f"{RESULTS}/dft/results.csv",
+            category="DFT",
+            caption="../report/dft_results.rst",
+        ),
+        summary=f"{RESULTS}/dft/summary.json",
+        figure=report(
+            f"{RESULTS}/dft/e_above_hull_dft.png",
+            category="DFT",
+            caption="../report/dft_e_above_hull.rst",
+        ),
+    params:
+        state=DFT_STATE,
+    log:
+        f"{RESULTS}/logs/dft/collect.log",
+    conda:
+        "../envs/dft.yaml"
+    script:
+        "../scripts/dft_collect.py"

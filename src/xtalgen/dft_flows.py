@@ -1,0 +1,102 @@
+"""atomate2 flows that verify a candidate with DFT the way the Materials Project computes its hull.
+
+The default maker, ``MPGGADoubleRelaxStaticMaker``, gives energies MaterialsProject2020Compatibility
+can correct (PBE POTCARs as MP uses them, ENCUT 520, +U for oxides and fluorides), so E_hull^DFT is
+comparable with MP's hull. Every job of a flow carries ``metadata["xtalgen"]`` naming the candidate,
+the maker and the run: that is how submissions are deduplicated and results collected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobflow import Flow
+    from pymatgen.core import Structure
+
+__all__ = ["MAKERS", "DftSettings", "build_flow", "first_job", "static_job_name", "submission_key"]
+
+# Makers a config may name: MP-compatible GGA(+U) by default, r2SCAN as MP's newer functional.
+MAKERS = ("MPGGADoubleRelaxStaticMaker", "MPMetaGGADoubleRelaxStaticMaker")
+BACKENDS = ("prepare", "local", "fireworks")
+
+
+@dataclass(frozen=True)
+class DftSettings:
+    """The ``dft`` section of the config, as the library needs it."""
+
+    backend: str = "prepare"
+    maker: str = "MPGGADoubleRelaxStaticMaker"
+    incar_overrides: dict[str, Any] = field(default_factory=dict)
+    vasp_cmd: str | None = None
+    potcar_dir: str | None = None
+    run: str = "xtalgen"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"dft.backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.maker not in MAKERS:
+            raise ValueError(f"dft.maker: {self.maker!r} is not one of {', '.join(MAKERS)}")
+        if not isinstance(self.incar_overrides, dict):
+            raise ValueError("dft.incar_overrides: give a mapping of INCAR tag to value")
+
+    @classmethod
+    def from_config(cls, values: dict[str, Any], run: str = "xtalgen") -> DftSettings:
+        """Settings from the config's ``dft`` section (unknown keys are the schema's business)."""
+        return cls(
+            backend=values.get("backend", "prepare"),
+            maker=values.get("maker", "MPGGADoubleRelaxStaticMaker"),
+            incar_overrides=dict(values.get("incar_overrides") or {}),
+            vasp_cmd=values.get("vasp_cmd"),
+            potcar_dir=values.get("potcar_dir"),
+            run=run,
+        )
+
+
+def submission_key(candidate_id: str, maker: str) -> str:
+    """The identity of a submission: the same candidate under the same maker is submitted once."""
+    return f"{candidate_id}|{maker}"
+
+
+def _maker(name: str) -> Any:
+    from atomate2.vasp.flows import mp  # noqa: PLC0415
+
+    return getattr(mp, name)()
+
+
+def build_flow(structure: Structure, candidate_id: str, settings: DftSettings) -> Flow:
+    """The DFT flow of one candidate, its jobs tagged with the candidate, maker and run."""
+    from atomate2.vasp.powerups import update_user_incar_settings  # noqa: PLC0415
+
+    flow = _maker(settings.maker).make(structure)
+    flow.name = f"{candidate_id} {flow.name}"
+    if settings.incar_overrides:
+        flow = update_user_incar_settings(flow, settings.incar_overrides)
+    if settings.vasp_cmd:
+        flow.update_maker_kwargs({"_set": {"run_vasp_kwargs->vasp_cmd": settings.vasp_cmd}}, dict_mod=True)
+    tag = {
+        "candidate_id": candidate_id,
+        "maker": settings.maker,
+        "key": submission_key(candidate_id, settings.maker),
+        "run": settings.run,
+        "structure_sha": hashlib.sha256(structure.to(fmt="json").encode()).hexdigest()[:16],
+    }
+    flow.update_metadata({"xtalgen": tag})
+    flow.metadata["xtalgen"] = tag
+    return flow
+
+
+def _jobs(flow: Flow) -> list[Any]:
+    return [job for job, _parents in flow.iterflow()]
+
+
+def first_job(flow: Flow) -> Any:
+    """The job that runs first: its inputs are what a user inspects before spending CPU hours."""
+    return _jobs(flow)[0]
+
+
+def static_job_name(flow: Flow) -> str:
+    """The final static calculation, whose energy is the candidate's DFT energy."""
+    return _jobs(flow)[-1].name
