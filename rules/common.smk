@@ -76,7 +76,9 @@ def all_outputs():
         f"{RESULTS}/sample/samples.csv",
         f"{RESULTS}/sample/summary.json",
     ]
-    if config["model"]["base"] == "tiny":
+    if BRING_YOUR_OWN:
+        lm = []
+    elif config["model"]["base"] == "tiny":
         lm.append(f"{RESULTS}/model/tiny/loss.png")
     dft = [f"{RESULTS}/dft/manifest.csv"]
     if config["dft"]["backend"] != "prepare":
@@ -88,6 +90,39 @@ def all_outputs():
         f"{RESULTS}/report/validity.png",
     ]
     return data + lm + prescreen + dft + audit
+
+
+# Bring your own structures: prescreen.structures set skips the language-model half entirely, and
+# the same DAG prescreens, verifies and evaluates another generator's output.
+BRING_YOUR_OWN = config["prescreen"]["structures"] is not None
+
+
+def evaluate_samples():
+    """What the evaluation rates: the sampled crystals, or the structures brought in."""
+    return prescreen_structures() if BRING_YOUR_OWN else f"{RESULTS}/sample/samples.csv"
+
+
+def dft_path(key):
+    """A DFT path setting with ~ and $VARS expanded, or None."""
+    path = config_path(key)
+    return None if path is None else str(path)
+
+
+def provenance_inputs():
+    """Every file the run read from outside results/, for the manifest's checksums."""
+    found = [dataset_file(split) for split in SPLITS]
+    found += [elemental_refs_input(), potential_model_input()]
+    if config["model"]["base"] != "tiny":
+        found.append(base_model_input())
+    for key in ("prescreen.structures", "hull.entries"):
+        if config_path(key) is not None:
+            found.append(str(config_path(key)))
+    return [str(p) for p in found if p]
+
+
+def by_attempt(base):
+    """A memory or runtime request that grows with each retry, for jobs killed at their limit."""
+    return lambda wildcards, attempt: base * attempt
 
 
 # Ledger, job store, embedded LaunchPad and run folders of the DFT stage; never an output.

@@ -22,7 +22,7 @@ rule prepare_data:
         "../envs/data.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=by_attempt(4000),
+        runtime=by_attempt(30),
     script:
         "../scripts/prepare_data.py"

@@ -14,7 +14,7 @@ rule dft_prepare:
             caption="../report/dft_manifest.rst",
         ),
     params:
-        settings=config["dft"],
+        settings=config["dft"] | {"potcar_dir": dft_path("dft.potcar_dir")},
     log:
         f"{RESULTS}/logs/dft/prepare.log",
     conda:
@@ -32,7 +32,7 @@ rule dft_submit:
         state=DFT_STATE,
         backend=config["dft"]["backend"],
         store=config["dft"]["store"],
-        launchpad=config["dft"]["launchpad"],
+        launchpad=lambda wc: dft_path("dft.launchpad"),
     log:
         f"{RESULTS}/logs/dft/submit.log",
     benchmark:
@@ -41,8 +41,8 @@ rule dft_submit:
         "../envs/dft.yaml"
     threads: config["dft"]["threads"]
     resources:
-        mem_mb=config["dft"]["mem_mb"],
-        runtime=config["dft"]["runtime"],
+        mem_mb=by_attempt(config["dft"]["mem_mb"]),
+        runtime=by_attempt(config["dft"]["runtime"]),
     script:
         "../scripts/dft_submit.py"
 

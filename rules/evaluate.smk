@@ -14,15 +14,15 @@ rule fingerprint_reference:
         "../envs/evaluate.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=by_attempt(4000),
+        runtime=by_attempt(60),
     script:
         "../scripts/fingerprint_reference.py"
 
 
 rule evaluate:
     input:
-        samples=f"{RESULTS}/sample/samples.csv",
+        samples=evaluate_samples(),
         train=f"{RESULTS}/data/{TRAIN_SPLIT}/structures.csv",
         test=f"{RESULTS}/data/{TEST_SPLIT}/structures.csv",
         reference=f"{RESULTS}/evaluate/reference/{TEST_SPLIT}.npz",
@@ -42,7 +42,7 @@ rule evaluate:
         "../envs/evaluate.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=by_attempt(8000),
+        runtime=by_attempt(120),
     script:
         "../scripts/evaluate.py"

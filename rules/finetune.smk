@@ -44,8 +44,8 @@ rule pretrain_tiny:
         "../envs/lm.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=by_attempt(4000),
+        runtime=by_attempt(60),
     shell:
         "OMP_NUM_THREADS={threads} xtalgen train tiny --tokenizer {input.tokenizer} "
         "--records {input.records} --val-records {input.val} --out {params.out} {params.args} "
@@ -77,8 +77,8 @@ rule finetune:
     threads: 2
     retries: 1
     resources:
-        mem_mb=16000,
-        runtime=720,
+        mem_mb=by_attempt(16000),
+        runtime=by_attempt(720),
         gpu=config["finetune"]["gpus"],
     shell:
         "OMP_NUM_THREADS={threads} {params.launcher} train lora --base {params.base} "

@@ -26,8 +26,8 @@ rule validate_potential:
         "../envs/prescreen.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=by_attempt(4000),
+        runtime=by_attempt(30),
     script:
         "../scripts/validate_potential.py"
 
@@ -48,8 +48,8 @@ rule build_hull:
     conda:
         "../envs/prescreen.yaml"
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=by_attempt(8000),
+        runtime=by_attempt(60),
     script:
         "../scripts/build_hull.py"
 
@@ -87,9 +87,11 @@ rule prescreen_shard:
     threads: config["prescreen"]["threads"]
     retries: 1
     resources:
-        mem_mb=config["prescreen"]["mem_mb"]
-        * (config["prescreen"]["workers"] or config["prescreen"]["threads"]),
-        runtime=config["prescreen"]["runtime"],
+        mem_mb=by_attempt(
+            config["prescreen"]["mem_mb"]
+            * (config["prescreen"]["workers"] or config["prescreen"]["threads"])
+        ),
+        runtime=by_attempt(config["prescreen"]["runtime"]),
     script:
         "../scripts/prescreen_shard.py"
 

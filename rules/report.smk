@@ -3,7 +3,8 @@
 
 rule run_manifest:
     input:
-        f"{RESULTS}/evaluate/metrics.json",
+        metrics=f"{RESULTS}/evaluate/metrics.json",
+        external=provenance_inputs(),
     output:
         manifest=report(
             f"{RESULTS}/report/manifest.json",

@@ -36,8 +36,8 @@ rule sample_shard:
         "../envs/lm.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=by_attempt(8000),
+        runtime=by_attempt(240),
         gpu=config["sample"]["gpus"],
     script:
         "../scripts/sample_shard.py"

@@ -22,8 +22,9 @@ def snakemake_bin() -> str:
 class Workflow:
     """The repository's Snakefile run in a temporary working directory."""
 
-    def __init__(self, workdir: Path, overrides: dict) -> None:
+    def __init__(self, workdir: Path, overrides: dict, executor: tuple[str, ...] = ("--cores", "2")) -> None:
         self.workdir = workdir
+        self.executor = executor
         self.config = workdir / "test-config.yaml"
         self.config.write_text(yaml.safe_dump(overrides))
 
@@ -37,11 +38,12 @@ class Workflow:
             "--configfile",
             str(REPO / "config.yaml"),
             str(self.config),
-            "--cores",
-            "2",
+            *self.executor,
             *args,
         ]
-        env = {**os.environ, "XTALGEN_OFFLINE": "1"}
+        # As after activating the virtual environment: batch jobs find `xtalgen` on PATH.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = {**os.environ, "XTALGEN_OFFLINE": "1", "PATH": path}
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
@@ -50,7 +52,7 @@ class Workflow:
 
 @pytest.fixture
 def workflow(tmp_path: Path, pilot_dir: Path):
-    def make(overrides: dict | None = None) -> Workflow:
+    def make(overrides: dict | None = None, executor: tuple[str, ...] = ("--cores", "2")) -> Workflow:
         base = {
             "data": {"local_dir": str(pilot_dir), "max_rows": 60},
             "prescreen": {"max_structures": 3, "shards": 2, "validation_size": 10},
@@ -68,6 +70,6 @@ def workflow(tmp_path: Path, pilot_dir: Path):
         merged = base | overrides
         for section, defaults in base.items():
             merged[section] = defaults | overrides.get(section, {})
-        return Workflow(tmp_path, merged)
+        return Workflow(tmp_path, merged, executor)
 
     return make
