@@ -9,15 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xtalgen import __version__
-from xtalgen.base_model import BaseModelUnavailableError
-from xtalgen.data_prepare import PrepareSettings, prepare_dataset
-from xtalgen.dataset import DatasetError
-from xtalgen.sources import (
-    CDVAE_MP20_SHA256,
-    CDVAE_MP20_URL,
-    DatasetUnavailableError,
-    resolve_split,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,15 +17,12 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-# Errors a user can fix from the message alone: printed without a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    BaseModelUnavailableError,
-    DatasetError,
-    DatasetUnavailableError,
-    FileNotFoundError,
-    ValueError,
-    RuntimeError,
-)
+# Errors a user can fix from the message alone: printed without a traceback. Every xtalgen error
+# (DatasetError, DatasetUnavailableError, BaseModelUnavailableError, HullError, ...) is one of these.
+USER_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, RuntimeError)
+
+# CDVAE's MP-20 folder (as xtalgen.sources.CDVAE_MP20_URL; repeated so --help imports nothing heavy).
+MP20_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/mp_20"
 
 
 def _add_data_prepare(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +37,7 @@ def _add_data_prepare(sub: argparse._SubParsersAction) -> None:
     source.add_argument(
         "--url",
         default=None,
-        help=f"download <url>/<split>.csv into the cache instead (MP-20: {CDVAE_MP20_URL})",
+        help=f"download <url>/<split>.csv into the cache instead (MP-20: {MP20_URL})",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
@@ -65,6 +53,14 @@ def _add_data_prepare(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_data_prepare(args: argparse.Namespace) -> int:
+    from xtalgen.data_prepare import PrepareSettings, prepare_dataset  # noqa: PLC0415
+    from xtalgen.sources import (  # noqa: PLC0415
+        CDVAE_MP20_SHA256,
+        CDVAE_MP20_URL,
+        DatasetUnavailableError,
+        resolve_split,
+    )
+
     if args.dataset is None and args.url is None:
         raise DatasetUnavailableError("give --dataset DIR (a local folder) or --url URL")
     settings = PrepareSettings(
