@@ -5,11 +5,13 @@ import logging
 from pathlib import Path
 
 from xtalgen.io import atomic_output, log_to_file
-from xtalgen.provenance import benchmark_table, manifest
+from xtalgen.provenance import benchmark_table, input_checksums, manifest
 
 log_to_file(snakemake.log[0])
 with atomic_output(Path(snakemake.output.manifest)) as tmp:
-    tmp.write_text(json.dumps(manifest(dict(snakemake.params.config), Path(snakemake.params.repo)), indent=2))
+    record = manifest(dict(snakemake.params.config), Path(snakemake.params.repo))
+    record["input_checksums"] = input_checksums([Path(p) for p in snakemake.input.external])
+    tmp.write_text(json.dumps(record, indent=2))
 root = Path(snakemake.params.benchmarks)
 table = benchmark_table(list(root.rglob("*.tsv")), root)
 with atomic_output(Path(snakemake.output.costs)) as tmp:

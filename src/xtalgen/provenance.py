@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 from importlib import metadata
@@ -12,11 +13,19 @@ import pandas as pd
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["PACKAGES", "benchmark_table", "export_candidates", "manifest", "plot_validity"]
+__all__ = [
+    "PACKAGES",
+    "benchmark_table",
+    "export_candidates",
+    "input_checksums",
+    "manifest",
+    "plot_validity",
+]
 
 PACKAGES = (
     "xtalgen", "torch", "transformers", "peft", "accelerate", "tokenizers", "xgrammar", "pymatgen",
-    "matgl", "ase", "matminer", "smact", "mp-api", "snakemake", "numpy", "pandas",
+    "matgl", "ase", "matminer", "smact", "mp-api", "atomate2", "jobflow", "fireworks", "maggma",
+    "snakemake", "snakemake-executor-plugin-slurm", "numpy", "pandas",
 )  # fmt: skip
 
 
@@ -45,6 +54,20 @@ def manifest(config: dict[str, Any], repo: Path) -> dict[str, Any]:
         "packages": versions,
         "config": config,
     }
+
+
+def input_checksums(paths: list[Path]) -> dict[str, str]:
+    """SHA-256 of every input file (each file of a folder), so an auditor can tell data apart."""
+    out = {}
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest = hashlib.sha256()
+            with file.open("rb") as handle:
+                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                    digest.update(block)
+            out[str(file)] = digest.hexdigest()
+    return out
 
 
 def benchmark_table(paths: list[Path], root: Path) -> pd.DataFrame:

@@ -19,6 +19,10 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     assert 0.0 <= metrics["structural_validity"] <= 1.0
     assert (results / "evaluate" / "reference" / "test.npz").is_file()
     manifest = json.loads((results / "report" / "manifest.json").read_text())
+    checksums = manifest["input_checksums"]
+    assert any(p.endswith("train.csv.gz") for p in checksums)
+    assert any(p.endswith("model.pt") for p in checksums)
+    assert all(len(v) == 64 for v in checksums.values())
     assert len(manifest["git_commit"]) == 40
     assert manifest["packages"]["torch"].startswith("2.13.0")
     assert manifest["config"]["sample"]["unconditional"] == 4
