@@ -58,6 +58,17 @@ def test_fireworks_submission_and_collection(workflow, tmp_path):
     assert summary["completed"] == 1 and summary["n_samples"] == 1
     assert (results / "dft" / "e_above_hull_dft.png").stat().st_size > 0
 
+    # Brought-in structures: the whole DAG runs without the language-model half, and the
+    # evaluation carries the DFT stable rate.
+    everything = wf.run()
+    text = everything.stdout + everything.stderr
+    for rule in ("train_tokenizer", "pretrain_tiny", "finetune", "sample_shard"):
+        assert f"rule {rule}:" not in text
+    metrics = json.loads((results / "evaluate" / "metrics.json").read_text())
+    assert metrics["n_samples"] == 1
+    assert metrics["dft_completed"] == 1
+    assert metrics["dft_stable_rate"] == 0.0  # Si lies just above the hull: metastable, not stable
+
     # Forcing the submit step again adds nothing to the LaunchPad.
     wf.run("--forcerun", "dft_submit", "--", "results/dft/submitted.csv")
     assert set(pd.read_csv(results / "dft" / "submitted.csv")["action"]) == {"already submitted"}

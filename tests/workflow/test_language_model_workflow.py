@@ -36,13 +36,32 @@ def test_language_model_stages_sample_parsed_crystals(workflow):
     assert len(structures) == 8
     assert structures["cif"].str.contains("_cell_length_a").all()
 
-    # A sampling setting reruns the sampling, never the training.
+    # Deleting one sample shard reruns that shard alone.
+    first, second = shards
+    stamp = second.stat().st_mtime_ns
+    first.unlink()
+    rerun = wf.run("--until", "gather_samples")
+    text = rerun.stdout + rerun.stderr
+    assert text.count("rule sample_shard:") == 1
+    assert "rule finetune:" not in text
+    assert first.is_file() and second.stat().st_mtime_ns == stamp
+
+    # A sampling setting reruns the sampling and what follows, never the training, and
+    # Snakemake's own reports say which outputs are stale and why.
     hotter = workflow({"sample": {"temperature": 1.0}})
-    planned = hotter.run("-n", "--until", "gather_samples", "--rerun-triggers", "params")
+    changes = hotter.run("--list-changes", "params").stdout
+    assert "sample/shards/1-of-2.csv" in changes
+    assert "finetune/adapter" not in changes
+    summary = hotter.run("--summary").stdout
+    assert "sample/shards/1-of-2.csv" in summary and "params" in summary.lower()
+    planned = hotter.run("-n", "-r")
     text = planned.stdout + planned.stderr
     assert "rule sample_shard:" in text
+    assert "rule gather_samples:" in text
+    assert "rule prescreen_shard:" in text and "rule evaluate:" in text
     assert "rule finetune:" not in text
     assert "rule pretrain_tiny:" not in text
+    assert "params" in text.lower()
 
 
 def test_offline_hub_model_is_named(workflow):

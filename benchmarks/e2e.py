@@ -1,0 +1,87 @@
+"""Wall time and peak memory of the main job per stage, and the DAG build time with 1,000 shards.
+
+Run: python benchmarks/e2e.py [--skip-run] [--shards 1000] [--repeats 3]. The main job runs with
+profiles/local on the embedded config in a fresh temporary folder; per-stage figures come from the
+Snakemake benchmark files every rule writes (results/benchmarks/<stage>/). The DAG build is timed
+with `snakemake -n` and sample.shards (and prescreen.shards) set to --shards; the median is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def _snakemake(workdir: Path, *args: str) -> float:
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def run_main_job() -> None:
+    with tempfile.TemporaryDirectory(prefix="xtalgen-e2e-") as tmp:
+        workdir = Path(tmp)
+        seconds = _snakemake(workdir, "--profile", str(REPO / "profiles" / "local"))
+        rows = []
+        for tsv in sorted((workdir / "results" / "benchmarks").rglob("*.tsv")):
+            row = pd.read_csv(tsv, sep="\t").iloc[0]
+            rows.append({"stage": tsv.parent.name, "job": tsv.stem, "s": row["s"], "max_rss": row["max_rss"]})
+        table = pd.DataFrame(rows)
+        stages = table.groupby("stage").agg(
+            jobs=("job", "size"), job_seconds=("s", "sum"), peak_rss_mb=("max_rss", "max")
+        )
+        print(f"main job: {seconds / 60:.1f} min wall on {os.cpu_count()} cores (goal: under 20 min)")
+        print(stages.round(1).to_string())
+        print(f"peak RSS of any job: {table['max_rss'].max():.0f} MB")
+        report = workdir / "report.html"
+        start = time.perf_counter()
+        _snakemake(workdir, "--profile", str(REPO / "profiles" / "local"), "--report", str(report))
+        print(f"report.html: {report.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - start:.0f} s")
+
+
+def time_dag(shards: int, repeats: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="xtalgen-dag-") as tmp:
+        workdir = Path(tmp)
+        config = workdir / "shards.yaml"
+        config.write_text(yaml.safe_dump({"sample": {"shards": shards}, "prescreen": {"shards": shards}}))
+        times = [
+            _snakemake(
+                workdir, "-n", "--quiet", "all", "--configfile", str(REPO / "config.yaml"), str(config)
+            )
+            for _ in range(repeats)
+        ]
+    print(
+        f"DAG with {shards} sample and {shards} prescreen shards: median {statistics.median(times):.1f} s "
+        f"over {repeats} dry runs ({', '.join(f'{t:.1f}' for t in times)}; goal: under 5 s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-run", action="store_true", help="only time the DAG build")
+    parser.add_argument("--shards", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    time_dag(args.shards, args.repeats)
+    if not args.skip_run:
+        run_main_job()
+
+
+if __name__ == "__main__":
+    main()
