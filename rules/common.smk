@@ -76,6 +76,7 @@ def all_outputs():
         f"{RESULTS}/sample/samples.csv",
         f"{RESULTS}/sample/summary.json",
     ]
+    lm.append(f"{RESULTS}/report/sampling_throughput.png")
     if BRING_YOUR_OWN:
         lm = []
     elif config["model"]["base"] == "tiny":
@@ -88,6 +89,7 @@ def all_outputs():
         f"{RESULTS}/report/manifest.json",
         f"{RESULTS}/report/candidates",
         f"{RESULTS}/report/validity.png",
+        f"{RESULTS}/report/metrics_vs_paper.csv",
     ]
     return data + lm + prescreen + dft + audit
 

@@ -63,3 +63,39 @@ rule plot_validity:
         "../envs/evaluate.yaml"
     script:
         "../scripts/plot_validity.py"
+
+
+rule plot_throughput:
+    input:
+        shards=gather.sample(f"{RESULTS}/sample/shards/{{scatteritem}}.csv"),
+        benchmarks=gather.sample(f"{RESULTS}/benchmarks/sample/shard_{{scatteritem}}.tsv"),
+    output:
+        figure=report(
+            f"{RESULTS}/report/sampling_throughput.png",
+            category="Sampling",
+            caption="../report/sampling_throughput.rst",
+        ),
+        table=f"{RESULTS}/report/sampling_throughput.csv",
+    log:
+        f"{RESULTS}/logs/report/plot_throughput.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/plot_throughput.py"
+
+
+rule compare_paper:
+    input:
+        f"{RESULTS}/evaluate/metrics.json",
+    output:
+        report(
+            f"{RESULTS}/report/metrics_vs_paper.csv",
+            category="Evaluation",
+            caption="../report/metrics_vs_paper.rst",
+        ),
+    log:
+        f"{RESULTS}/logs/report/compare_paper.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/compare_paper.py"

@@ -22,6 +22,7 @@ from xtalgen.eval_metrics import (
     wasserstein,
 )
 from xtalgen.eval_validity import composition_valid, structure_valid
+from xtalgen.paper_reference import METRICS, comparison_table, paper_table
 from xtalgen.stage_evaluate import read_samples
 
 
@@ -149,3 +150,14 @@ def test_pilot_test_split_behaves_as_the_papers_train_row(pilot_metrics):
     assert metrics["coverage_recall"] >= 0.6
     assert metrics["novelty"] == 1.0  # test and train splits share no structure
     assert len(list((tmp / "cache").glob("fingerprints-*.npz"))) == 1  # the reference is cached
+
+
+def test_paper_figures_sit_beside_a_runs_metrics_with_their_source():
+    paper = paper_table()
+    assert "arXiv:2402.04379" in paper["source"]
+    table = comparison_table({"structural_validity": 0.5, "m3gnet_metastable_rate": 0.2}).set_index("metric")
+    assert list(table.index) == list(METRICS)
+    assert table.loc["structural_validity", "this run"] == 0.5
+    assert table.loc["m3gnet_metastable_rate", "paper: LLaMA-2 70B"] == 0.49
+    assert table.loc["m3gnet_metastable_rate", "paper: CDVAE"] == 0.28
+    assert all(name.startswith("paper: ") for name in paper["rows"])

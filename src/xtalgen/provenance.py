@@ -20,6 +20,7 @@ __all__ = [
     "input_checksums",
     "manifest",
     "plot_validity",
+    "sampling_throughput",
 ]
 
 PACKAGES = (
@@ -97,6 +98,41 @@ def export_candidates(metastable: Path, out_dir: Path, top: int) -> int:
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(row["id"]))
         (out_dir / f"{name}.cif").write_text(row["cif_relaxed"])
     return len(table)
+
+
+def sampling_throughput(shards: list[Path], benchmarks: list[Path], path: Path) -> pd.DataFrame:
+    """Samples (and parsed samples) per second of every sampling shard, from its benchmark file."""
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    rows = []
+    for shard, bench in zip(shards, benchmarks, strict=True):
+        attempts = pd.read_csv(shard, keep_default_na=False)
+        seconds = float(pd.read_csv(bench, sep="\t").iloc[0]["s"])
+        parsed = int((attempts["status"] == "ok").sum()) if "status" in attempts else len(attempts)
+        rows.append(
+            {
+                "shard": shard.stem,
+                "attempts": len(attempts),
+                "parsed": parsed,
+                "seconds": seconds,
+                "attempts_per_s": len(attempts) / seconds if seconds else None,
+                "parsed_per_s": parsed / seconds if seconds else None,
+            }
+        )
+    table = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(table) + 1.6))
+    ax.barh(table["shard"], table["attempts_per_s"], color="tab:gray", label="generated")
+    ax.barh(table["shard"], table["parsed_per_s"], color="tab:blue", label="parsed")
+    total = table["parsed"].sum() / table["seconds"].sum() if table["seconds"].sum() else 0.0
+    ax.set_xlabel(f"samples per second per job (all shards: {total:.2f} parsed/s per job)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+    return table
 
 
 def plot_validity(reasons: dict[str, int], n_valid: int, path: Path) -> None:

@@ -1,0 +1,14 @@
+"""Snakemake script of rule compare_paper: this run's metrics beside the paper's published ones."""
+
+import json
+import logging
+from pathlib import Path
+
+from xtalgen.io import atomic_output, log_to_file
+from xtalgen.paper_reference import comparison_table
+
+log_to_file(snakemake.log[0])
+table = comparison_table(json.loads(Path(snakemake.input[0]).read_text()))
+with atomic_output(Path(snakemake.output[0])) as tmp:
+    table.to_csv(tmp, index=False)
+logging.info("\n%s", table.to_string(index=False))
