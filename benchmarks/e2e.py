@@ -22,6 +22,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+CONFIG = str(REPO / "config.yaml")
 
 
 def _snakemake(workdir: Path, *args: str) -> float:
@@ -37,7 +38,7 @@ def _snakemake(workdir: Path, *args: str) -> float:
 def run_main_job() -> None:
     with tempfile.TemporaryDirectory(prefix="xtalgen-e2e-") as tmp:
         workdir = Path(tmp)
-        seconds = _snakemake(workdir, "--profile", str(REPO / "profiles" / "local"))
+        seconds = _snakemake(workdir, "--profile", str(REPO / "profiles" / "local"), "--configfile", CONFIG)
         rows = []
         for tsv in sorted((workdir / "results" / "benchmarks").rglob("*.tsv")):
             row = pd.read_csv(tsv, sep="\t").iloc[0]
@@ -51,7 +52,15 @@ def run_main_job() -> None:
         print(f"peak RSS of any job: {table['max_rss'].max():.0f} MB")
         report = workdir / "report.html"
         start = time.perf_counter()
-        _snakemake(workdir, "--profile", str(REPO / "profiles" / "local"), "--report", str(report))
+        _snakemake(
+            workdir,
+            "--profile",
+            str(REPO / "profiles" / "local"),
+            "--configfile",
+            CONFIG,
+            "--report",
+            str(report),
+        )
         print(f"report.html: {report.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - start:.0f} s")
 
 
