@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -50,3 +53,37 @@ def test_paper_config_has_the_papers_settings():
 
 def test_cli_help_names_the_same_mp20_url_as_the_loader():
     assert MP20_URL == CDVAE_MP20_URL
+
+
+def test_readme_setup_command_makes_profile_slurm_resolvable(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if "cp -r profiles/slurm" in line)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("XDG_CONFIG_HOME", None)
+    subprocess.run(["bash", "-c", command], cwd=REPO, env=env, check=True)
+    installed = tmp_path / ".config" / "snakemake" / "slurm" / "config.yaml"
+    assert installed.read_text() == (REPO / "profiles" / "slurm" / "config.yaml").read_text()
+    snakemake = Path(sys.executable).parent / "snakemake"
+    done = subprocess.run(
+        [
+            str(snakemake),
+            "--profile",
+            "slurm",
+            "-n",
+            "--quiet",
+            "rules",
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / "config.yaml"),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "finetune" in done.stdout
