@@ -159,7 +159,7 @@ def test_fireworks_backend_with_rlaunch_then_collection(tmp_path, si, hull_path)
     }
     xtalgen = ("-m", "xtalgen.cli", "dft")
     _cli(*xtalgen, "prepare", "--structures", str(structures), "--out", str(prepared), env=env, cwd=tmp_path)
-    out = _cli(
+    submit = (
         *xtalgen,
         "submit",
         "--prepared",
@@ -168,9 +168,8 @@ def test_fireworks_backend_with_rlaunch_then_collection(tmp_path, si, hull_path)
         str(state),
         "--backend",
         "fireworks",
-        env=env,
-        cwd=tmp_path,
     )
+    out = _cli(*submit, env=env, cwd=tmp_path)
     assert "added to the LaunchPad as 3 fireworks" in out
     assert "pending 1" in _cli(*xtalgen, "status", "--state", str(state), env=env, cwd=tmp_path)
 
@@ -186,18 +185,7 @@ def test_fireworks_backend_with_rlaunch_then_collection(tmp_path, si, hull_path)
     )
     assert "completed 1" in _cli(*xtalgen, "status", "--state", str(state), env=env, cwd=tmp_path)
 
-    again = _cli(
-        *xtalgen,
-        "submit",
-        "--prepared",
-        str(prepared),
-        "--state",
-        str(state),
-        "--backend",
-        "fireworks",
-        env=env,
-        cwd=tmp_path,
-    )
+    again = _cli(*submit, env=env, cwd=tmp_path)
     assert "already submitted" in again
     _cli(
         *xtalgen,

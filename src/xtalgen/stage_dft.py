@@ -6,13 +6,13 @@ import json
 import shutil
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from xtalgen.dft_flows import DftSettings
 from xtalgen.io import atomic_output
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pandas as pd
 
 __all__ = ["collect_files", "prepare_files", "submit_files"]
 
@@ -44,27 +44,18 @@ def submit_files(
     return table
 
 
-def _count_structures(path: Path) -> int:
-    if path.is_dir():
-        return len(list(path.glob("*.cif")))
-    if path.name.lower().endswith((".csv", ".csv.gz")):
-        return len(pd.read_csv(path, usecols=[0]))
-    from xtalgen.structures_io import read_structures  # noqa: PLC0415
-
-    return len(read_structures(path))
-
-
 def collect_files(
     state: Path, hull: Path, structures: Path | None, *, out_csv: Path, out_summary: Path, out_png: Path
 ) -> dict[str, Any]:
     """Collected table, counts and rates, and the E_hull^DFT histogram."""
     from xtalgen.dft_collect import collect, summarize  # noqa: PLC0415
     from xtalgen.hull import load_hull  # noqa: PLC0415
+    from xtalgen.structures_io import cif_table  # noqa: PLC0415
 
     table = collect(state, load_hull(hull))
     with atomic_output(out_csv) as tmp:
         table.to_csv(tmp, index=False)
-    summary = summarize(table, _count_structures(structures) if structures else None)
+    summary = summarize(table, len(cif_table(structures)) if structures else None)
     with atomic_output(out_summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     with atomic_output(out_png) as tmp:
