@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from xtalgen.base_model import ModelSpec, load_base_model, load_tokenizer
-from xtalgen.constraints import crystal_regex, format_token_bound
-from xtalgen.prompts import generation_prompt
+from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
+from xtalgen.lm.constraints import crystal_regex, format_token_bound
+from xtalgen.text.prompts import generation_prompt
 
 ELEMENTS = ["Na", "Cl", "O", "Fe", "Li", "Si", "Mn", "Ba", "Ti"]
 

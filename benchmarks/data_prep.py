@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Structure
 
-from xtalgen.crystal_text import encode
-from xtalgen.data_prepare import PrepareSettings, prepare_split
-from xtalgen.prompts import make_record
+from xtalgen.dataset.prepare import PrepareSettings, prepare_split
 from xtalgen.testing import mp20_pilot_dir
+from xtalgen.text.codec import encode
+from xtalgen.text.prompts import make_record
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -14,9 +14,9 @@ import warnings
 import pandas as pd
 from pymatgen.core import Structure
 
-from xtalgen.eval_fingerprints import fingerprint_cifs
-from xtalgen.eval_metrics import novel_mask
-from xtalgen.eval_validity import composition_valid, structure_valid
+from xtalgen.evaluate.fingerprints import fingerprint_cifs
+from xtalgen.evaluate.metrics import novel_mask
+from xtalgen.evaluate.validity import composition_valid, structure_valid
 from xtalgen.testing import mp20_pilot_dir
 
 

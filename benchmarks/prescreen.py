@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Structure
 
-from xtalgen.prescreen import PrescreenSettings, prescreen
-from xtalgen.stage_prescreen import build_hull_file
+from xtalgen.prescreen.shard import PrescreenSettings, prescreen
+from xtalgen.prescreen.stage import build_hull_file
 from xtalgen.testing import mp20_pilot_dir, shared_data_dir
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from xtalgen.base_model import ModelSpec, load_tokenizer
-from xtalgen.finetune import load_for_sampling
-from xtalgen.sampling import SampleSettings, sample, unconditional_requests
+from xtalgen.lm.base import ModelSpec, load_tokenizer
+from xtalgen.lm.lora import load_for_sampling
+from xtalgen.lm.sampling import SampleSettings, sample, unconditional_requests
 
 
 def main() -> None:

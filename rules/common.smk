@@ -30,7 +30,7 @@ def config_path(key):
 
 def dataset_file(split):
     """The local CSV of a split when data.local_dir is set (Snakemake then tracks its date)."""
-    from xtalgen.sources import DatasetUnavailableError, find_split_file
+    from xtalgen.dataset.sources import DatasetUnavailableError, find_split_file
 
     local_dir = config_path("data.local_dir")
     if local_dir is None:
@@ -47,7 +47,7 @@ def dataset_file(split):
 
 
 def prepare_settings():
-    """Keyword arguments of xtalgen.data_prepare.PrepareSettings, from config['data']."""
+    """Keyword arguments of xtalgen.dataset.prepare.PrepareSettings, from config['data']."""
     data = config["data"]
     return {
         "seed": data["seed"],
@@ -241,7 +241,7 @@ def base_model_input():
     base = config["model"]["base"]
     if base == "tiny":
         return f"{RESULTS}/model/tiny/model"
-    from xtalgen.base_model import looks_like_path
+    from xtalgen.lm.base import looks_like_path
 
     path = Path(_expanded(base))
     if path.is_dir():

@@ -3,9 +3,9 @@
 import logging
 from pathlib import Path
 
+from xtalgen.dataset.sources import resolve_file
 from xtalgen.io import log_to_file
-from xtalgen.sources import resolve_file
-from xtalgen.stage_prescreen import build_hull_file
+from xtalgen.prescreen.stage import build_hull_file
 
 log_to_file(snakemake.log[0])
 cache = Path(snakemake.params.cache_dir) if snakemake.params.cache_dir else None

@@ -4,8 +4,8 @@ import json
 import logging
 from pathlib import Path
 
+from xtalgen.evaluate.paper import comparison_table
 from xtalgen.io import atomic_output, log_to_file
-from xtalgen.paper_reference import comparison_table
 
 log_to_file(snakemake.log[0])
 table = comparison_table(json.loads(Path(snakemake.input[0]).read_text()))

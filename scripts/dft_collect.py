@@ -3,8 +3,8 @@
 import logging
 from pathlib import Path
 
+from xtalgen.dft.stage import collect_files
 from xtalgen.io import log_to_file
-from xtalgen.stage_dft import collect_files
 
 log_to_file(snakemake.log[0])
 summary = collect_files(

@@ -3,8 +3,8 @@
 import logging
 from pathlib import Path
 
+from xtalgen.dft.stage import submit_files
 from xtalgen.io import log_to_file
-from xtalgen.stage_dft import submit_files
 
 log_to_file(snakemake.log[0])
 table = submit_files(

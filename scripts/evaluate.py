@@ -3,8 +3,8 @@
 import logging
 from pathlib import Path
 
+from xtalgen.evaluate.stage import evaluate_files
 from xtalgen.io import log_to_file
-from xtalgen.stage_evaluate import evaluate_files
 
 # Worker processes are spawned and import this file again: only the main process runs the job.
 if __name__ == "__main__":

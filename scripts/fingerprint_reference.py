@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from xtalgen.eval_fingerprints import save_reference
+from xtalgen.evaluate.fingerprints import save_reference
 from xtalgen.io import log_to_file
 
 # Worker processes are spawned and import this file again: only the main process runs the job.

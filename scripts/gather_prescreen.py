@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from xtalgen.io import log_to_file
-from xtalgen.stage_prescreen import gather_results
+from xtalgen.prescreen.stage import gather_results
 
 log_to_file(snakemake.log[0])
 table = gather_results([Path(p) for p in snakemake.input], Path(snakemake.output[0]))

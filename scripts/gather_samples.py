@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from xtalgen.io import log_to_file
-from xtalgen.stage_lm import gather_samples
+from xtalgen.lm.stage import gather_samples
 
 log_to_file(snakemake.log[0])
 stats = gather_samples(

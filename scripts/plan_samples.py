@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from xtalgen.io import log_to_file
-from xtalgen.stage_lm import conditions_from_structures, plan_samples
+from xtalgen.lm.stage import conditions_from_structures, plan_samples
 
 log_to_file(snakemake.log[0])
 conditional = snakemake.params.conditional

@@ -3,9 +3,9 @@
 import logging
 from pathlib import Path
 
-from xtalgen.data_prepare import PrepareSettings, prepare_split, split_outputs
+from xtalgen.dataset.prepare import PrepareSettings, prepare_split, split_outputs
+from xtalgen.dataset.sources import resolve_split
 from xtalgen.io import log_to_file
-from xtalgen.sources import resolve_split
 
 log_to_file(snakemake.log[0])
 

@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from xtalgen.io import log_to_file
-from xtalgen.prescreen import PrescreenSettings, prescreen
+from xtalgen.prescreen.shard import PrescreenSettings, prescreen
 from xtalgen.structures_io import read_structures
 
 # Worker processes are spawned and import this file again: only the main process runs the job.

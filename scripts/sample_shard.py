@@ -3,10 +3,10 @@
 import logging
 from pathlib import Path
 
-from xtalgen.base_model import ModelSpec
 from xtalgen.io import log_to_file
-from xtalgen.sampling import SampleSettings
-from xtalgen.stage_lm import sample_files
+from xtalgen.lm.base import ModelSpec
+from xtalgen.lm.sampling import SampleSettings
+from xtalgen.lm.stage import sample_files
 
 log_to_file(snakemake.log[0])
 values = dict(snakemake.params.settings)

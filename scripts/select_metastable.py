@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from xtalgen.io import log_to_file
-from xtalgen.stage_prescreen import select_files
+from xtalgen.prescreen.stage import select_files
 
 log_to_file(snakemake.log[0])
 chosen = select_files(

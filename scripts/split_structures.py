@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from xtalgen.io import log_to_file
-from xtalgen.stage_prescreen import split_structures
+from xtalgen.prescreen.stage import split_structures
 
 log_to_file(snakemake.log[0])
 shards = [Path(p) for p in snakemake.output]

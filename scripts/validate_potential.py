@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from xtalgen.dataset.sources import resolve_file
 from xtalgen.io import log_to_file
-from xtalgen.sources import resolve_file
-from xtalgen.stage_prescreen import validate_potential_files
+from xtalgen.prescreen.stage import validate_potential_files
 
 log_to_file(snakemake.log[0])
 cache = snakemake.params.cache_dir

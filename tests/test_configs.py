@@ -11,7 +11,7 @@ import jsonschema
 import yaml
 
 from xtalgen.cli import MP20_URL
-from xtalgen.sources import CDVAE_MP20_URL
+from xtalgen.dataset.sources import CDVAE_MP20_URL
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ __all__ = ["main"]
 # (DatasetError, DatasetUnavailableError, BaseModelUnavailableError, HullError, ...) is one of these.
 USER_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, RuntimeError)
 
-# CDVAE's MP-20 folder (as xtalgen.sources.CDVAE_MP20_URL; repeated so --help imports nothing heavy).
+# CDVAE's MP-20 folder (as xtalgen.dataset.sources.CDVAE_MP20_URL; repeated so --help imports nothing heavy).
 MP20_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/mp_20"
 
 
@@ -53,8 +53,8 @@ def _add_data_prepare(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_data_prepare(args: argparse.Namespace) -> int:
-    from xtalgen.data_prepare import PrepareSettings, prepare_dataset  # noqa: PLC0415
-    from xtalgen.sources import (  # noqa: PLC0415
+    from xtalgen.dataset.prepare import PrepareSettings, prepare_dataset  # noqa: PLC0415
+    from xtalgen.dataset.sources import (  # noqa: PLC0415
         CDVAE_MP20_SHA256,
         CDVAE_MP20_URL,
         DatasetUnavailableError,
@@ -113,7 +113,7 @@ def _add_hull_build(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_hull_build(args: argparse.Namespace) -> int:
-    from xtalgen.stage_prescreen import build_hull_file  # noqa: PLC0415
+    from xtalgen.prescreen.stage import build_hull_file  # noqa: PLC0415
 
     n = build_hull_file(
         args.out,
@@ -173,8 +173,8 @@ def _add_prescreen(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_prescreen(args: argparse.Namespace) -> int:
-    from xtalgen.prescreen import PrescreenSettings, prescreen, select_metastable  # noqa: PLC0415
-    from xtalgen.relax import RelaxSettings  # noqa: PLC0415
+    from xtalgen.prescreen.relax import RelaxSettings  # noqa: PLC0415
+    from xtalgen.prescreen.shard import PrescreenSettings, prescreen, select_metastable  # noqa: PLC0415
     from xtalgen.structures_io import read_structures  # noqa: PLC0415
 
     settings = PrescreenSettings(
@@ -195,7 +195,7 @@ def _run_prescreen(args: argparse.Namespace) -> int:
 
 
 def _run_prescreen_validate(args: argparse.Namespace) -> int:
-    from xtalgen.stage_prescreen import validate_potential_files  # noqa: PLC0415
+    from xtalgen.prescreen.stage import validate_potential_files  # noqa: PLC0415
 
     median = validate_potential_files(
         dataset=args.dataset,
@@ -232,7 +232,7 @@ def _train_options(parser: argparse.ArgumentParser, *, lr: float, steps: int) ->
 
 
 def _train_settings(args: argparse.Namespace):  # noqa: ANN202
-    from xtalgen.lm_training import TrainSettings  # noqa: PLC0415
+    from xtalgen.lm.training import TrainSettings  # noqa: PLC0415
 
     return TrainSettings(
         learning_rate=args.lr,
@@ -281,7 +281,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train_tokenizer(args: argparse.Namespace) -> int:
-    from xtalgen.stage_lm import tokenizer_files  # noqa: PLC0415
+    from xtalgen.lm.stage import tokenizer_files  # noqa: PLC0415
 
     n = tokenizer_files(args.records, args.out, args.vocab_size)
     print(f"tokenizer of {n} tokens -> {args.out}")
@@ -289,8 +289,8 @@ def _run_train_tokenizer(args: argparse.Namespace) -> int:
 
 
 def _run_train_tiny(args: argparse.Namespace) -> int:
-    from xtalgen.stage_lm import pretrain_files  # noqa: PLC0415
-    from xtalgen.tiny_model import TinyModelSettings  # noqa: PLC0415
+    from xtalgen.lm.stage import pretrain_files  # noqa: PLC0415
+    from xtalgen.lm.tiny import TinyModelSettings  # noqa: PLC0415
 
     shape = TinyModelSettings(
         hidden_size=args.hidden_size,
@@ -312,9 +312,9 @@ def _run_train_tiny(args: argparse.Namespace) -> int:
 
 
 def _run_train_lora(args: argparse.Namespace) -> int:
-    from xtalgen.base_model import ModelSpec  # noqa: PLC0415
-    from xtalgen.finetune import LoraSettings  # noqa: PLC0415
-    from xtalgen.stage_lm import finetune_files  # noqa: PLC0415
+    from xtalgen.lm.base import ModelSpec  # noqa: PLC0415
+    from xtalgen.lm.lora import LoraSettings  # noqa: PLC0415
+    from xtalgen.lm.stage import finetune_files  # noqa: PLC0415
 
     spec = ModelSpec(
         args.base,
@@ -363,9 +363,9 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 def _run_sample(args: argparse.Namespace) -> int:
     import tempfile  # noqa: PLC0415
 
-    from xtalgen.base_model import ModelSpec  # noqa: PLC0415
-    from xtalgen.sampling import SampleSettings  # noqa: PLC0415
-    from xtalgen.stage_lm import plan_samples, sample_files  # noqa: PLC0415
+    from xtalgen.lm.base import ModelSpec  # noqa: PLC0415
+    from xtalgen.lm.sampling import SampleSettings  # noqa: PLC0415
+    from xtalgen.lm.stage import plan_samples, sample_files  # noqa: PLC0415
 
     conditions = pd_read(args.conditions)
     infill = pd_read(args.infill)
@@ -419,8 +419,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from xtalgen.sources import default_cache_dir  # noqa: PLC0415
-    from xtalgen.stage_evaluate import evaluate_files  # noqa: PLC0415
+    from xtalgen.dataset.sources import default_cache_dir  # noqa: PLC0415
+    from xtalgen.evaluate.stage import evaluate_files  # noqa: PLC0415
 
     for path in (args.samples, args.train, args.test):
         if not path.exists():
@@ -529,8 +529,8 @@ def _add_dft(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_dft_prepare(args: argparse.Namespace) -> int:
-    from xtalgen.dft_flows import DftSettings  # noqa: PLC0415
-    from xtalgen.dft_prepare import prepare_flows, read_candidates  # noqa: PLC0415
+    from xtalgen.dft.flows import DftSettings  # noqa: PLC0415
+    from xtalgen.dft.prepare import prepare_flows, read_candidates  # noqa: PLC0415
 
     overrides = {}
     for item in args.incar:
@@ -548,8 +548,8 @@ def _run_dft_prepare(args: argparse.Namespace) -> int:
 
 
 def _run_dft_submit(args: argparse.Namespace) -> int:
-    from xtalgen.dft_state import StateConfig  # noqa: PLC0415
-    from xtalgen.dft_submit import submit  # noqa: PLC0415
+    from xtalgen.dft.state import StateConfig  # noqa: PLC0415
+    from xtalgen.dft.submit import submit  # noqa: PLC0415
 
     config = StateConfig(args.backend, store=args.store, launchpad=args.launchpad)
     table = submit(args.prepared, args.state, config)
@@ -558,7 +558,7 @@ def _run_dft_submit(args: argparse.Namespace) -> int:
 
 
 def _run_dft_status(args: argparse.Namespace) -> int:
-    from xtalgen.dft_collect import STATES, status_table  # noqa: PLC0415
+    from xtalgen.dft.collect import STATES, status_table  # noqa: PLC0415
 
     table = status_table(args.state)
     if args.out:
@@ -571,8 +571,8 @@ def _run_dft_status(args: argparse.Namespace) -> int:
 def _run_dft_collect(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
-    from xtalgen.dft_collect import collect, summarize  # noqa: PLC0415
-    from xtalgen.hull import load_hull  # noqa: PLC0415
+    from xtalgen.dft.collect import collect, summarize  # noqa: PLC0415
+    from xtalgen.prescreen.hull import load_hull  # noqa: PLC0415
 
     table = collect(args.state, load_hull(args.hull))
     table.to_csv(args.out, index=False)

@@ -44,7 +44,12 @@ def test_fireworks_submission_and_collection(workflow, tmp_path):
     }
     launches = tmp_path / "launches"
     launches.mkdir()
-    rlaunch = [sys.executable, str(TESTS / "fake_vasp_rlaunch.py"), "-l", str(state / "my_launchpad.yaml")]
+    rlaunch = [
+        sys.executable,
+        str(TESTS / "dft" / "fake_vasp_rlaunch.py"),
+        "-l",
+        str(state / "my_launchpad.yaml"),
+    ]
     done = subprocess.run(
         [*rlaunch, "rapidfire"], cwd=launches, env=env, capture_output=True, text=True, check=False
     )

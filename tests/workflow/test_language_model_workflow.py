@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from xtalgen.sampling import SAMPLE_COLUMNS
+from xtalgen.lm.sampling import SAMPLE_COLUMNS
 
 pytestmark = pytest.mark.workflow
 

@@ -1,0 +1,205 @@
+"""Status and collection: finished static TaskDocs become MP2020-corrected entries rated on the hull.
+
+Collection can run at any time. It picks up newly finished calculations and merges them into what it
+collected before (``collected.json``), so a store that was cleaned or a LaunchPad that was reset never
+takes a result away. Stable follows the paper (E_hull^DFT < 0); metastable is E_hull^DFT < 0.1 eV/atom.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from monty.json import MontyDecoder, MontyEncoder
+
+from xtalgen.dft.state import Ledger, StateConfig, job_store, launchpad
+from xtalgen.io import atomic_output
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+__all__ = ["STATES", "STATUS_COLUMNS", "collect", "dft_entry", "status_table"]
+
+STATES = ("pending", "running", "failed", "completed")
+STABLE_BELOW = 0.0  # eV/atom; the paper's "stable": below the hull
+METASTABLE_BELOW = 0.1  # eV/atom; the paper's and MatterGen's metastability window
+STATUS_COLUMNS = [
+    "candidate_id",
+    "maker",
+    "key",
+    "state",
+    "error",
+    "formula",
+    "energy_per_atom",
+    "correction_per_atom",
+    "e_above_hull_dft",
+    "stable",
+    "metastable",
+    "potcar_checked",
+]
+
+_FW_STATE = {
+    "COMPLETED": "completed",
+    "FIZZLED": "failed",
+    "RUNNING": "running",
+    "RESERVED": "running",
+}
+
+
+def _fireworks_states(pad: Any, key: str) -> tuple[str, str]:
+    docs = list(pad.fireworks.find({"spec.xtalgen.key": key}, {"fw_id": 1, "state": 1, "launches": 1}))
+    if not docs:
+        return "pending", "not on the LaunchPad"
+    states = [_FW_STATE.get(d["state"], "pending") for d in docs]
+    if "failed" in states:
+        failed = next(d for d in docs if d["state"] == "FIZZLED")
+        return "failed", _fizzle_reason(pad, failed)
+    if all(s == "completed" for s in states):
+        return "completed", ""
+    return ("running" if "running" in states or "completed" in states else "pending"), ""
+
+
+def _fizzle_reason(pad: Any, doc: dict[str, Any]) -> str:
+    launch = pad.launches.find_one({"fw_id": doc["fw_id"]}, sort=[("launch_id", -1)]) or {}
+    stored = ((launch.get("action") or {}).get("stored_data") or {}).get("_exception") or {}
+    trace = str(stored.get("_stacktrace") or "").strip().splitlines()
+    return f"firework {doc['fw_id']}: {trace[-1] if trace else 'fizzled'}"
+
+
+def status_table(state: Path) -> pd.DataFrame:
+    """One row per submitted candidate: pending, running, failed (with the error) or completed."""
+    config = StateConfig.load(state)
+    ledger = Ledger.open(state)
+    pad = launchpad(state, config.launchpad) if config.backend == "fireworks" else None
+    rows = []
+    for key, entry in ledger.entries.items():
+        if pad is not None:
+            current, error = _fireworks_states(pad, key)
+        else:
+            current = entry.get("state", "pending")
+            error = entry.get("error", "")
+            if current == "running" and ledger.interrupted(key):
+                current, error = "failed", "interrupted: the local run's process ended; rerun submit"
+        rows.append(
+            {
+                "candidate_id": entry.get("candidate_id", key.split("|")[0]),
+                "maker": entry.get("maker", key.split("|")[-1]),
+                "key": key,
+                "state": current,
+                "error": error,
+            }
+        )
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS[:5])
+
+
+def dft_entry(output: dict[str, Any], candidate_id: str) -> ComputedStructureEntry:
+    """A static TaskDoc (as stored) as an MP2020-corrected ComputedStructureEntry.
+
+    POTCAR hashes are checked when the run recorded them; a run that kept only POTCAR titles
+    (POTCAR.spec) is checked by run type and U values alone.
+    """
+    from pymatgen.core import Structure  # noqa: PLC0415
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility  # noqa: PLC0415
+    from pymatgen.entries.computed_entries import ComputedStructureEntry  # noqa: PLC0415
+
+    decoded = MontyDecoder().process_decoded(output["entry"])
+    structure = Structure.from_dict(output["structure"])
+    entry = ComputedStructureEntry(
+        structure,
+        decoded.uncorrected_energy,
+        parameters=decoded.parameters,
+        data={"task_dir": output.get("dir_name"), "state": str(output.get("state"))},
+        entry_id=candidate_id,
+    )
+    specs = entry.parameters.get("potcar_spec") or []
+    checked = bool(specs) and all(spec.get("hash") for spec in specs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        processed = MaterialsProject2020Compatibility(check_potcar=checked).process_entry(entry)
+    if processed is None:
+        raise ValueError(
+            f"{candidate_id}: MaterialsProject2020Compatibility rejects this calculation "
+            f"(run type {entry.parameters.get('run_type')}, U {entry.parameters.get('hubbards')})"
+        )
+    processed.data["potcar_checked"] = checked
+    return processed
+
+
+def _rated(entry: ComputedStructureEntry, hull: PatchedPhaseDiagram) -> dict[str, Any]:
+    from xtalgen.prescreen.hull import e_above_hull  # noqa: PLC0415
+
+    ehull = e_above_hull(hull, entry)
+    return {
+        "formula": entry.reduced_formula,
+        "energy_per_atom": entry.uncorrected_energy_per_atom,
+        "correction_per_atom": entry.correction_per_atom,
+        "e_above_hull_dft": ehull,
+        "stable": ehull < STABLE_BELOW,
+        "metastable": ehull < METASTABLE_BELOW,
+        "potcar_checked": entry.data["potcar_checked"],
+    }
+
+
+def _load_collected(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(), cls=MontyDecoder)
+
+
+def collect(state: Path, hull: PatchedPhaseDiagram) -> pd.DataFrame:
+    """Status of every candidate, with energies and E_hull^DFT of every finished one, ever."""
+    config = StateConfig.load(state)
+    table = status_table(state)
+    collected_path = state / "collected.json"
+    collected = _load_collected(collected_path)
+    ledger = Ledger.open(state)
+    store = job_store(state, config.store)
+    store.connect()
+    try:
+        for row in table.itertuples():
+            if row.key in collected:
+                continue
+            static_job = ledger.entries[row.key].get("static_job", "MP GGA static")
+            doc = store.query_one({"metadata.xtalgen.key": row.key, "name": static_job}, load=True)
+            if doc is None:
+                continue
+            try:
+                entry = dft_entry(doc["output"], str(row.candidate_id))
+                collected[row.key] = {"entry": entry, **_rated(entry, hull), "error": ""}
+            except (ValueError, KeyError) as err:
+                collected[row.key] = {"entry": None, "error": f"collection: {err}"}
+    finally:
+        store.close()
+    with atomic_output(collected_path) as tmp:
+        tmp.write_text(json.dumps(collected, cls=MontyEncoder))
+    rows = []
+    for current in table.to_dict("records"):
+        found = collected.get(current["key"])
+        if found is not None:
+            current |= {k: v for k, v in found.items() if k != "entry"}
+            current["state"] = "completed" if found["entry"] is not None else "failed"
+        rows.append(current)
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+
+
+def summarize(table: pd.DataFrame, n_samples: int | None = None) -> dict[str, Any]:
+    """Counts per state and the paper's DFT stable rate (stable / samples generated)."""
+    counts = {s: int((table["state"] == s).sum()) for s in STATES}
+    rated = table[table["e_above_hull_dft"].notna()]
+    stable = int(rated["stable"].astype(bool).sum())
+    summary: dict[str, Any] = {
+        "candidates": len(table),
+        **counts,
+        "dft_stable": stable,
+        "dft_metastable": int(rated["metastable"].astype(bool).sum()),
+        "dft_stable_fraction_of_completed": stable / len(rated) if len(rated) else None,
+    }
+    if n_samples:
+        summary["n_samples"] = n_samples
+        summary["dft_stable_rate"] = stable / n_samples
+    return summary

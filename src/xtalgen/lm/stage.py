@@ -1,0 +1,182 @@
+"""File-level entry points of the language-model stages, shared by the CLI and the Snakemake scripts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from xtalgen.io import atomic_output
+from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
+from xtalgen.lm.records import read_records
+from xtalgen.lm.sampling import (
+    SAMPLE_COLUMNS,
+    SampleRequest,
+    SampleSettings,
+    conditional_requests,
+    infill_requests,
+    sample,
+    unconditional_requests,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from xtalgen.lm.lora import LoraSettings
+    from xtalgen.lm.tiny import TinyModelSettings
+    from xtalgen.lm.training import TrainSettings
+
+__all__ = [
+    "conditions_from_structures",
+    "finetune_files",
+    "gather_samples",
+    "plan_samples",
+    "pretrain_files",
+    "sample_files",
+    "tokenizer_files",
+]
+log = logging.getLogger(__name__)
+
+
+def tokenizer_files(records: Path, out_dir: Path, vocab_size: int) -> int:
+    """Train the crystal-string tokenizer on the training prompt records."""
+    from xtalgen.lm.tokenizer import train_tokenizer  # noqa: PLC0415
+
+    texts = [r["prompt"] + r["completion"] for r in read_records(records)]
+    return len(train_tokenizer(texts, out_dir, vocab_size))
+
+
+def pretrain_files(
+    tokenizer_dir: Path,
+    records: Path,
+    val_records: Path | None,
+    out_dir: Path,
+    *,
+    model_settings: TinyModelSettings,
+    train_settings: TrainSettings,
+    val_limit: int | None = None,
+) -> int:
+    """Pretrain the tiny base; returns its number of parameters."""
+    from xtalgen.lm.tiny import pretrain_tiny  # noqa: PLC0415
+
+    val = read_records(val_records, val_limit) if val_records else None
+    model = pretrain_tiny(
+        tokenizer_dir,
+        read_records(records),
+        val,
+        out_dir,
+        model_settings=model_settings,
+        train_settings=train_settings,
+    )
+    return sum(p.numel() for p in model.parameters())
+
+
+def finetune_files(
+    spec: ModelSpec,
+    records: Path,
+    val_records: Path | None,
+    out_dir: Path,
+    *,
+    lora: LoraSettings,
+    settings: TrainSettings,
+    val_limit: int | None = None,
+) -> None:
+    """LoRA fine-tuning from the data stage's prompt records."""
+    from xtalgen.lm.lora import finetune  # noqa: PLC0415
+
+    val = read_records(val_records, val_limit) if val_records else None
+    finetune(spec, read_records(records), val, out_dir, lora=lora, settings=settings)
+
+
+def conditions_from_structures(path: Path, max_rows: int | None) -> pd.DataFrame:
+    """A conditions table (formula, spacegroup, e_above_hull) from a structures table's rows."""
+    table = pd.read_csv(path)
+    columns = [c for c in ("id", "formula", "spacegroup", "e_above_hull") if c in table.columns]
+    return table[columns].head(max_rows) if max_rows else table[columns]
+
+
+def plan_samples(
+    shards: list[Path],
+    *,
+    unconditional: int,
+    conditions: pd.DataFrame | None,
+    conditional_per_row: int,
+    infill: pd.DataFrame | None,
+    infill_per_row: int,
+    seed: int,
+) -> int:
+    """Every sample request, dealt round-robin into shard files (JSON lines)."""
+    requests = unconditional_requests(unconditional)
+    if conditions is not None and conditional_per_row:
+        requests += conditional_requests(conditions, conditional_per_row)
+    if infill is not None and infill_per_row:
+        requests += infill_requests(infill, infill_per_row, seed)
+    for index, shard in enumerate(shards):
+        with atomic_output(shard) as tmp, tmp.open("w") as handle:
+            for request in requests[index :: len(shards)]:
+                handle.write(json.dumps(asdict(request)) + "\n")
+    return len(requests)
+
+
+def _read_requests(path: Path) -> list[SampleRequest]:
+    with path.open() as handle:
+        return [SampleRequest(**json.loads(line)) for line in handle if line.strip()]
+
+
+def sample_files(
+    requests: Path,
+    spec: ModelSpec,
+    adapter: Path | None,
+    out_csv: Path,
+    settings: SampleSettings,
+) -> pd.DataFrame:
+    """Draw the samples of one shard with the base model (plus adapter) and write every attempt."""
+    import torch  # noqa: PLC0415
+
+    tokenizer = load_tokenizer(str(adapter) if adapter else spec.name_or_path)
+    if adapter is not None:
+        from xtalgen.lm.lora import load_for_sampling  # noqa: PLC0415
+
+        model = load_for_sampling(spec, adapter)
+    else:
+        model = load_base_model(spec)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    rows = list(sample(model, tokenizer, _read_requests(requests), settings))
+    table = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+    with atomic_output(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def gather_samples(shards: list[Path], samples: Path, structures: Path, summary: Path) -> dict[str, Any]:
+    """All attempts in one table, the parsed structures (``id, cif``) for the prescreen, and rates."""
+    tables = [pd.read_csv(p, keep_default_na=False, dtype={"cif": str}) for p in shards]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SAMPLE_COLUMNS)
+    ok = table[table["status"] == "ok"]
+    with atomic_output(samples) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_output(structures) as tmp:
+        ok[["id", "cif", "task"]].to_csv(tmp, index=False)
+    first = table[table["attempt"] == 1]
+    stats: dict[str, Any] = {
+        "requests": int(table["id"].nunique()),
+        "attempts": len(table),
+        "parsed": len(ok),
+        "first_attempt_parse_rate": float((first["status"] == "ok").mean()) if len(first) else 0.0,
+        "by_task": {
+            str(task): {
+                "requests": int(group["id"].nunique()),
+                "parsed": int((group["status"] == "ok").sum()),
+                "attempts": len(group),
+            }
+            for task, group in table.groupby("task")
+        },
+        "top_reasons": table.loc[table["status"] != "ok", "reason"].str[:60].value_counts().head(5).to_dict(),
+    }
+    with atomic_output(summary) as tmp:
+        tmp.write_text(json.dumps(stats, indent=2) + "\n")
+    return stats

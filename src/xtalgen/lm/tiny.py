@@ -1,0 +1,80 @@
+"""The embedded base model: a tokenizer and a small LlamaForCausalLM pretrained on crystal strings.
+
+No pretrained language model can be downloaded on every machine, so the default run builds its own
+base: a few million parameters, pretrained on the training prompts on CPU in minutes, saved as an
+ordinary transformers folder that the LoRA stage then adapts like any hub model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from transformers import LlamaConfig, LlamaForCausalLM, set_seed
+
+from xtalgen.lm.base import load_tokenizer
+from xtalgen.lm.records import CompletionDataset, PadCollator
+from xtalgen.lm.training import TrainSettings, fingerprint, plot_losses, train
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["TinyModelSettings", "build_tiny_model", "pretrain_tiny"]
+
+
+@dataclass(frozen=True)
+class TinyModelSettings:
+    """Shape of the tiny LLaMA; the defaults have about 3 million parameters."""
+
+    vocab_size: int = 512
+    hidden_size: int = 192
+    layers: int = 4
+    heads: int = 4
+    intermediate_size: int = 512
+    max_position: int = 1024
+
+
+def build_tiny_model(settings: TinyModelSettings, tokenizer: Any) -> LlamaForCausalLM:
+    """A randomly initialised LlamaForCausalLM sized by ``settings``, for ``tokenizer``."""
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=settings.hidden_size,
+        intermediate_size=settings.intermediate_size,
+        num_hidden_layers=settings.layers,
+        num_attention_heads=settings.heads,
+        num_key_value_heads=settings.heads,
+        max_position_embeddings=settings.max_position,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+def pretrain_tiny(
+    tokenizer_dir: Path,
+    train_records: list[dict[str, Any]],
+    val_records: list[dict[str, Any]] | None,
+    out_dir: Path,
+    *,
+    model_settings: TinyModelSettings,
+    train_settings: TrainSettings,
+) -> LlamaForCausalLM:
+    """Pretrain on full sequences; the model and its tokenizer are saved in ``out_dir/model``."""
+    set_seed(train_settings.seed)
+    tokenizer = load_tokenizer(str(tokenizer_dir))
+    model = build_tiny_model(model_settings, tokenizer)
+    length = min(train_settings.max_length, model_settings.max_position)
+    train_set = CompletionDataset(train_records, tokenizer, length)
+    val_set = CompletionDataset(val_records, tokenizer, length) if val_records else None
+    collator = PadCollator(tokenizer.pad_token_id)
+    stamp = fingerprint(model_settings, train_settings, len(tokenizer), train_records, val_records)
+    table = train(
+        model, train_set, val_set, collator, out_dir=out_dir, settings=train_settings, fingerprint=stamp
+    )
+    model.save_pretrained(out_dir / "model")
+    tokenizer.save_pretrained(out_dir / "model")
+    n = sum(p.numel() for p in model.parameters())
+    plot_losses(table, out_dir / "loss.png", f"tiny LLaMA pretraining ({n / 1e6:.1f} M parameters)")
+    return model

@@ -1,0 +1,111 @@
+"""The accuracy gate: measure the potential against DFT before trusting it with any relaxation.
+
+At the DFT geometry of MP ground states, the potential's MP2020-corrected formation energy is compared
+with the dataset's. Weights run under the wrong message convention fail this gate by an order of
+magnitude (median error about 0.5 eV/atom instead of about 0.01), so a silent mismatch stops the run.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+
+from xtalgen.prescreen.energies import CompatibilityError, corrected_entry
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from matgl.apps.pes import Potential
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+__all__ = ["ModelAccuracyError", "check_accuracy", "measure_errors", "plot_errors"]
+
+
+class ModelAccuracyError(RuntimeError):
+    """The potential is further from DFT than the configured tolerance."""
+
+
+def measure_errors(
+    table: pd.DataFrame,
+    references: dict[str, ComputedEntry],
+    potential: Potential,
+    *,
+    size: int = 30,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Formation-energy errors (eV/atom) on ``size`` ground states (``e_above_hull == 0``) of ``table``."""
+    from matgl.ext.ase import PESCalculator  # noqa: PLC0415
+
+    ground = table[table["e_above_hull"] == 0]
+    if ground.empty:
+        raise ValueError("no ground states (e_above_hull == 0) to validate the potential against")
+    sample = ground.sample(n=min(size, len(ground)), random_state=seed)
+    mu = {el: entry.energy_per_atom for el, entry in references.items()}
+    calculator = PESCalculator(potential)
+    rows = []
+    for row_id, cif, e_form_dft in zip(
+        sample["id"], sample["cif"], sample["formation_energy_per_atom"], strict=True
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            structure = Structure.from_str(cif, fmt="cif")
+            atoms = AseAtomsAdaptor.get_atoms(structure)
+            atoms.calc = calculator
+            energy = float(atoms.get_potential_energy())
+        try:
+            entry = corrected_entry(structure, energy)
+        except CompatibilityError:
+            continue
+        fractions = structure.composition.fractional_composition
+        e_form = entry.energy_per_atom - sum(x * mu[el.symbol] for el, x in fractions.items())
+        rows.append(
+            {
+                "id": row_id,
+                "formula": structure.composition.reduced_formula,
+                "e_form_dft": float(e_form_dft),
+                "e_form_model": e_form,
+                "error": e_form - float(e_form_dft),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def check_accuracy(errors: pd.DataFrame, max_error: float) -> float:
+    """The median absolute error; raises :class:`ModelAccuracyError` above ``max_error``."""
+    median = float(np.median(np.abs(errors["error"])))
+    if median > max_error:
+        worst = errors.iloc[np.argsort(-np.abs(errors["error"].to_numpy()))[:3]]
+        examples = ", ".join(f"{f} {e:+.2f}" for f, e in zip(worst.formula, worst.error, strict=True))
+        raise ModelAccuracyError(
+            f"the potential's median |E_form error| is {median:.3f} eV/atom on {len(errors)} MP "
+            f"ground states, above prescreen.max_model_error = {max_error} (worst: {examples}). "
+            "Pre-matgl-3.0 M3GNet weights need prescreen.aggregation: destination (auto does this "
+            "for the published weights); otherwise choose a better prescreen.model"
+        )
+    return median
+
+
+def plot_errors(errors: pd.DataFrame, path: Path, title: str) -> None:
+    """Parity plot of model against DFT formation energies, for the report."""
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(errors["e_form_dft"], errors["e_form_model"], s=14)
+    low = float(min(errors["e_form_dft"].min(), errors["e_form_model"].min())) - 0.2
+    high = float(max(errors["e_form_dft"].max(), errors["e_form_model"].max())) + 0.2
+    ax.plot([low, high], [low, high], color="grey", lw=1)
+    ax.set_xlabel("DFT formation energy (eV/atom)")
+    ax.set_ylabel("model formation energy (eV/atom)")
+    median = float(np.median(np.abs(errors["error"])))
+    ax.set_title(f"{title}\nmedian |error| {median:.3f} eV/atom (n={len(errors)})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)

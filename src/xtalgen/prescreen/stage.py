@@ -1,0 +1,180 @@
+"""File-level entry points of the prescreen stage, shared by the CLI and the Snakemake scripts."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from xtalgen.dataset.mp20 import PROPERTY_COLUMNS, REQUIRED_COLUMNS, read_table
+from xtalgen.dataset.sources import find_split_file
+from xtalgen.io import atomic_output
+from xtalgen.prescreen.gate import check_accuracy, measure_errors, plot_errors
+from xtalgen.prescreen.hull import dataset_entries, elemental_references, load_entries, save_hull
+from xtalgen.prescreen.potential import load_potential
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "build_hull_file",
+    "dataset_tables",
+    "gather_results",
+    "select_files",
+    "split_structures",
+    "validate_potential_files",
+]
+
+_RENAME = {**REQUIRED_COLUMNS, **PROPERTY_COLUMNS}
+
+
+def dataset_tables(paths: list[Path]) -> list[pd.DataFrame]:
+    """Tables with columns id, formula, formation_energy_per_atom, e_above_hull, cif.
+
+    Each path is a data-stage ``structures.csv``, an MP-20-style CSV, or a folder of MP-20 splits.
+    """
+    tables = []
+    for path in paths:
+        if path.is_dir():
+            files = [find_split_file(path, s) for s in ("train", "val", "test")]
+            tables.extend(read_table(f).rename(columns=_RENAME) for f in files)
+        elif path.name == "structures.csv":
+            tables.append(pd.read_csv(path))
+        else:
+            tables.append(read_table(path).rename(columns=_RENAME))
+    return tables
+
+
+def build_hull_file(
+    out: Path,
+    *,
+    dataset: list[Path] | None = None,
+    elemental_refs: Path | None = None,
+    entries: Path | None = None,
+    mp_api_structures: Path | None = None,
+    mp_api_cache: Path | None = None,
+) -> int:
+    """Build and save the hull from the dataset's phases, a file of MP entries, or the MP API."""
+    if entries is not None:
+        hull_entries = load_entries(entries)
+    elif mp_api_structures is not None:
+        from xtalgen.dataset.sources import default_cache_dir  # noqa: PLC0415
+        from xtalgen.prescreen.hull_mp_api import mp_api_entries  # noqa: PLC0415
+        from xtalgen.structures_io import read_structures  # noqa: PLC0415
+
+        compositions = [s.composition for _, s, _ in read_structures(mp_api_structures) if s is not None]
+        hull_entries = mp_api_entries(compositions, mp_api_cache or default_cache_dir() / "mp_api")
+    else:
+        if not dataset or elemental_refs is None:
+            raise ValueError("the dataset hull needs --dataset and --elemental-refs")
+        references = elemental_references(elemental_refs)
+        hull_entries = dataset_entries(dataset_tables(dataset), references)
+    with atomic_output(out) as tmp:
+        save_hull(hull_entries, tmp)
+    return len(hull_entries)
+
+
+def validate_potential_files(
+    *,
+    dataset: list[Path],
+    elemental_refs: Path,
+    model: str,
+    aggregation: str,
+    out_json: Path,
+    out_png: Path | None,
+    size: int,
+    max_error: float,
+    seed: int = 0,
+) -> float:
+    """Measure the potential, write the figures, then apply the gate."""
+    references = elemental_references(elemental_refs)
+    table = pd.concat(dataset_tables(dataset), ignore_index=True)
+    loaded = load_potential(model, aggregation)  # type: ignore[arg-type]
+    errors = measure_errors(table, references, loaded.potential, size=size, seed=seed)
+    median = float(errors["error"].abs().median())
+    summary = {
+        "model": model,
+        "aggregation": loaded.aggregation,
+        "n": len(errors),
+        "median_abs_error": median,
+        "max_model_error": max_error,
+        "passed": median <= max_error,
+        "errors": errors.to_dict("records"),
+    }
+    if out_png is not None:
+        with atomic_output(out_png) as tmp:
+            plot_errors(errors, tmp, f"{model} ({loaded.aggregation})")
+    check_accuracy(errors, max_error)
+    with atomic_output(out_json) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    return median
+
+
+def split_structures(source: Path, shards: list[Path], max_structures: int | None = None) -> int:
+    """Deal the structures round-robin into shard CSVs (``id, cif``), so shards take equal time."""
+    from xtalgen.structures_io import cif_table  # noqa: PLC0415
+
+    table = cif_table(source)
+    if max_structures is not None:
+        table = table.head(max_structures)
+    for index, shard in enumerate(shards):
+        with atomic_output(shard) as tmp:
+            table.iloc[index :: len(shards)].to_csv(tmp, index=False)
+    return len(table)
+
+
+def gather_results(shards: list[Path], out: Path) -> pd.DataFrame:
+    """One results table from the shards' tables."""
+    from xtalgen.prescreen.shard import RESULT_COLUMNS  # noqa: PLC0415
+
+    tables = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in shards]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
+    with atomic_output(out) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def select_files(
+    results: Path, ehull_max: float, out_csv: Path, out_summary: Path, out_png: Path | None = None
+) -> pd.DataFrame:
+    """The metastable set at ``ehull_max``, a summary of every status, and the E_hull histogram."""
+    from xtalgen.prescreen.shard import select_metastable  # noqa: PLC0415
+
+    table = pd.read_csv(results, keep_default_na=False, na_values=[""])
+    chosen = select_metastable(table, ehull_max)
+    with atomic_output(out_csv) as tmp:
+        chosen.to_csv(tmp, index=False)
+    rated = table[table["status"] == "ok"]
+    summary = {
+        "structures": len(table),
+        "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
+        "ehull_max": ehull_max,
+        "metastable": len(chosen),
+        "metastable_rate": len(chosen) / len(table) if len(table) else 0.0,
+        "median_e_above_hull": float(rated["e_above_hull"].median()) if len(rated) else None,
+    }
+    with atomic_output(out_summary) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    if out_png is not None:
+        with atomic_output(out_png) as tmp:
+            _plot_ehull(rated["e_above_hull"], ehull_max, tmp)
+    return chosen
+
+
+def _plot_ehull(values: pd.Series, ehull_max: float, path: Path) -> None:
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    if len(values):
+        ax.hist(values.clip(upper=1.0), bins=30, color="tab:blue")
+    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"prescreen.ehull_max = {ehull_max}")
+    ax.set_xlabel("M3GNet E_hull (eV/atom, clipped at 1)")
+    ax.set_ylabel("structures")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)

@@ -1,0 +1,212 @@
+"""The DFT stage on real atomate2 flows, jobflow and FireWorks; VASP is atomate2's fake (a test double)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.vasp import Incar
+
+from xtalgen.cli import main
+from xtalgen.dft.collect import collect, status_table, summarize
+from xtalgen.dft.flows import DftSettings
+from xtalgen.dft.prepare import prepare_flows
+from xtalgen.dft.state import StateConfig, job_store
+from xtalgen.dft.submit import submit
+from xtalgen.prescreen.hull import load_hull
+from xtalgen.prescreen.stage import build_hull_file
+from xtalgen.testing import (
+    SI_MP_GGA_REF_PATHS,
+    SI_MP_GGA_STATIC_ENERGY,
+    atomate2_vasp_reference,
+    fake_vasp,
+    shared_data_dir,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def si() -> Structure:
+    """The Si cell atomate2's reference MP GGA calculations started from."""
+    return Structure.from_file(atomate2_vasp_reference() / "Si_mp_gga_relax/GGA_Relax_1/inputs/POSCAR.gz")
+
+
+@pytest.fixture
+def fe2o3() -> Structure:
+    return Structure.from_spacegroup(
+        "R-3c", Lattice.hexagonal(5.035, 13.75), ["Fe", "O"], [[0, 0, 0.3553], [0.3059, 0, 0.25]]
+    ).get_primitive_structure()
+
+
+@pytest.fixture(scope="module")
+def hull_path(tmp_path_factory, pilot_dir) -> Path:
+    out = tmp_path_factory.mktemp("hull") / "hull.json.gz"
+    refs = shared_data_dir() / "hull_reference" / "2023-02-07-mp-elemental-reference-entries.json.gz"
+    build_hull_file(out, dataset=[pilot_dir], elemental_refs=refs)
+    return out
+
+
+def _write_cifs(rows: list[tuple[str, Structure]], path: Path) -> Path:
+    pd.DataFrame({"id": [i for i, _ in rows], "cif": [s.to(fmt="cif") for _, s in rows]}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_prepare_writes_mp_compatible_inputs_for_an_oxide(tmp_path, fe2o3):
+    structures = _write_cifs([("fe2o3-1", fe2o3)], tmp_path / "candidates.csv")
+    out = tmp_path / "dft"
+    assert main(["dft", "prepare", "--structures", str(structures), "--out", str(out)]) == 0
+    inputs = out / "fe2o3-1" / "inputs"
+    assert sorted(p.name for p in inputs.iterdir()) == ["INCAR", "KPOINTS", "POSCAR", "POTCAR.spec"]
+    incar = Incar.from_file(inputs / "INCAR")
+    assert incar["LDAU"] is True
+    u = dict(zip(Structure.from_file(inputs / "POSCAR").symbol_set, incar["LDAUU"], strict=False))
+    assert incar["LDAUU"][0] == pytest.approx(5.3) and u
+    assert incar["ENCUT"] == 520
+    assert len(incar["MAGMOM"]) == len(fe2o3)
+    assert (inputs / "POTCAR.spec").read_text().split() == ["Fe_pv", "O"]
+    flow = json.loads((out / "fe2o3-1" / "flow.json").read_text())
+    assert flow["metadata"]["xtalgen"]["candidate_id"] == "fe2o3-1"
+    manifest = pd.read_csv(out / "manifest.csv")
+    assert manifest.loc[0, "static_job"] == "MP GGA static" and bool(manifest.loc[0, "ldau"])
+
+
+def test_maker_and_incar_overrides_are_configurable(tmp_path, si):
+    settings = DftSettings(
+        maker="MPMetaGGADoubleRelaxStaticMaker", incar_overrides={"NCORE": 4}, vasp_cmd="srun vasp_std"
+    )
+    table = prepare_flows([("si-1", si)], tmp_path, settings)
+    assert table.loc[0, "static_job"] == "MP meta-GGA static"
+    incar = Incar.from_file(tmp_path / "si-1" / "inputs" / "INCAR")
+    assert incar["NCORE"] == 4
+    assert '"vasp_cmd": "srun vasp_std"' in (tmp_path / "si-1" / "flow.json").read_text()
+
+
+def test_bad_settings_and_rows_name_what_to_fix(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"dft\.maker"):
+        DftSettings(maker="NoSuchMaker")
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"id": ["x1"], "cif": ["data_garbage\n_cell_length_a"]}).to_csv(bad, index=False)
+    assert main(["dft", "prepare", "--structures", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "row 1 (x1)" in err and str(bad) in err
+    assert main(["dft", "status", "--state", str(tmp_path / "none")]) == 2
+    assert "xtalgen dft submit" in capsys.readouterr().err
+
+
+def test_local_backend_then_collection(tmp_path, si, fe2o3, hull_path):
+    prepared, state = tmp_path / "prepared", tmp_path / "state"
+    prepare_flows([("si-1", si), ("fe2o3-1", fe2o3)], prepared, DftSettings())
+    # Fe2O3 gets the Si reference outputs too: fake VASP rejects its inputs, so its flow fails.
+    with fake_vasp({**SI_MP_GGA_REF_PATHS}):
+        submitted = submit(prepared, state, StateConfig("local"))
+    assert list(submitted["action"]) == ["ran locally: completed", "ran locally: failed"]
+
+    status = status_table(state).set_index("candidate_id")
+    assert status.loc["si-1", "state"] == "completed"
+    assert status.loc["fe2o3-1", "state"] == "failed"
+    assert status.loc["fe2o3-1", "error"].startswith("ValueError: INCAR value of")
+    assert "is inconsistent" in status.loc["fe2o3-1", "error"]
+
+    table = collect(state, load_hull(hull_path)).set_index("candidate_id")
+    assert table.loc["si-1", "energy_per_atom"] == pytest.approx(SI_MP_GGA_STATIC_ENERGY / 2)
+    assert table.loc["si-1", "e_above_hull_dft"] == pytest.approx(0.0, abs=0.01)
+    assert bool(table.loc["si-1", "metastable"])
+    assert table.loc["fe2o3-1", "state"] == "failed"
+    summary = summarize(table.reset_index(), n_samples=10)
+    assert (summary["completed"], summary["failed"], summary["pending"]) == (1, 1, 0)
+    assert summary["dft_stable_rate"] == summary["dft_stable"] / 10
+
+    # A rerun submits nothing twice, and the store keeps one static calculation.
+    with fake_vasp(SI_MP_GGA_REF_PATHS):
+        again = submit(prepared, state, StateConfig("local"))
+    assert set(again["action"]) == {"already submitted"}
+    store = job_store(state)
+    store.connect()
+    assert store.count({"name": "MP GGA static"}) == 1
+    store.close()
+
+    # Collection never drops what it collected, even when the store loses it.
+    shutil.rmtree(state / "jobstore")
+    kept = collect(state, load_hull(hull_path)).set_index("candidate_id")
+    assert kept.loc["si-1", "e_above_hull_dft"] == table.loc["si-1", "e_above_hull_dft"]
+
+
+def _cli(*args: str, env: dict[str, str], cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_fireworks_backend_with_rlaunch_then_collection(tmp_path, si, hull_path):
+    structures = _write_cifs([("si-1", si)], tmp_path / "candidates.csv")
+    prepared, state = tmp_path / "prepared", tmp_path / "state"
+    env = {
+        **os.environ,
+        "MONGOMOCK_SERVERSTORE_FILE": str((state / "launchpad.json").resolve()),
+        "XTALGEN_SHARED_DATA": str(shared_data_dir()),
+    }
+    xtalgen = ("-m", "xtalgen.cli", "dft")
+    _cli(*xtalgen, "prepare", "--structures", str(structures), "--out", str(prepared), env=env, cwd=tmp_path)
+    submit = (
+        *xtalgen,
+        "submit",
+        "--prepared",
+        str(prepared),
+        "--state",
+        str(state),
+        "--backend",
+        "fireworks",
+    )
+    out = _cli(*submit, env=env, cwd=tmp_path)
+    assert "added to the LaunchPad as 3 fireworks" in out
+    assert "pending 1" in _cli(*xtalgen, "status", "--state", str(state), env=env, cwd=tmp_path)
+
+    launches = tmp_path / "launches"
+    launches.mkdir()
+    _cli(
+        str(HERE / "fake_vasp_rlaunch.py"),
+        "-l",
+        str(state / "my_launchpad.yaml"),
+        "rapidfire",
+        env=env,
+        cwd=launches,
+    )
+    assert "completed 1" in _cli(*xtalgen, "status", "--state", str(state), env=env, cwd=tmp_path)
+
+    again = _cli(*submit, env=env, cwd=tmp_path)
+    assert "already submitted" in again
+    _cli(
+        *xtalgen,
+        "collect",
+        "--state",
+        str(state),
+        "--hull",
+        str(hull_path),
+        "--out",
+        str(tmp_path / "dft.csv"),
+        "--summary",
+        str(tmp_path / "dft.json"),
+        "--samples",
+        "4",
+        env=env,
+        cwd=tmp_path,
+    )
+    table = pd.read_csv(tmp_path / "dft.csv")
+    assert table.loc[0, "state"] == "completed"
+    assert table.loc[0, "e_above_hull_dft"] == pytest.approx(0.0, abs=0.01)
+    summary = json.loads((tmp_path / "dft.json").read_text())
+    assert summary["completed"] == 1 and summary["n_samples"] == 4
+    pad = json.loads((state / "launchpad.json").read_text())
+    assert len(pad["xtalgen"]["fireworks"]["documents"]) == 3

@@ -1,0 +1,288 @@
+"""Tokenizer, tiny base, LoRA and sampling, with real (tiny) transformers models and no mocks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Composition, Element, Structure
+
+from xtalgen.dataset.prepare import PrepareSettings, prepare_split
+from xtalgen.dataset.sources import find_split_file
+from xtalgen.lm.base import BaseModelUnavailableError, ModelSpec, load_base_model, load_tokenizer
+from xtalgen.lm.constraints import AngleGuard, crystal_regex
+from xtalgen.lm.lora import LoraSettings, finetune, load_adapted, merge_adapter
+from xtalgen.lm.records import CompletionDataset, read_records
+from xtalgen.lm.sampling import (
+    SampleSettings,
+    conditional_requests,
+    infill_requests,
+    sample,
+    unconditional_requests,
+)
+from xtalgen.lm.tiny import TinyModelSettings, pretrain_tiny
+from xtalgen.lm.tokenizer import train_tokenizer
+from xtalgen.lm.training import TrainSettings
+from xtalgen.text.codec import CrystalParseError, decode
+from xtalgen.text.prompts import CONDITION_KEYS
+
+SHAPE = TinyModelSettings(hidden_size=64, layers=2, heads=2, intermediate_size=128)
+QUICK = TrainSettings(
+    learning_rate=3e-3,
+    warmup_steps=2,
+    max_steps=30,
+    batch_size=16,
+    eval_steps=15,
+    save_steps=15,
+    logging_steps=3,
+)
+
+
+@pytest.fixture(scope="session")
+def records(tmp_path_factory, pilot_dir):
+    out = tmp_path_factory.mktemp("data")
+    settings = PrepareSettings(max_rows=200)
+    for split in ("train", "val"):
+        prepare_split(find_split_file(pilot_dir, split), split, out / split, settings)
+    return {split: read_records(out / split / "prompts.jsonl") for split in ("train", "val")}
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory, records):
+    out = tmp_path_factory.mktemp("tiny")
+    texts = [r["prompt"] + r["completion"] for r in records["train"]]
+    train_tokenizer(texts, out / "tokenizer", 400)
+    pretrain_tiny(
+        out / "tokenizer",
+        records["train"],
+        records["val"][:32],
+        out,
+        model_settings=SHAPE,
+        train_settings=QUICK,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def adapter(tmp_path_factory, tiny, records):
+    out = tmp_path_factory.mktemp("lora")
+    settings = TrainSettings(max_steps=6, batch_size=8, eval_steps=3, save_steps=3, logging_steps=1)
+    finetune(
+        ModelSpec(str(tiny / "model")),
+        records["train"],
+        records["val"][:16],
+        out,
+        lora=LoraSettings(),
+        settings=settings,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def adapted(tiny, adapter):
+    model = load_adapted(ModelSpec(str(tiny / "model")), adapter / "adapter")
+    return model, load_tokenizer(str(adapter / "adapter"))
+
+
+def test_every_digit_is_its_own_token(tiny):
+    tokenizer = load_tokenizer(str(tiny / "model"))
+    text = "12.5 7.3 10.0\n90 120 90\nNa\n0.25 0.50 0.75"
+    pieces = tokenizer.convert_tokens_to_string
+    tokens = [pieces([t]) for t in tokenizer.tokenize(text)]
+    assert "".join(tokens) == text
+    for token in tokens:
+        assert not any(ch.isdigit() for ch in token) or len(token.strip()) == 1
+
+
+def test_pretraining_lowers_the_loss(tiny):
+    log = pd.read_csv(tiny / "training_log.csv")
+    losses = log["loss"].dropna()
+    assert losses.iloc[-1] < 0.6 * losses.iloc[0]
+    assert log["val_loss"].notna().sum() >= 2
+    assert (tiny / "loss.png").stat().st_size > 0
+
+
+def test_completion_only_masks_the_prompt(tiny, records):
+    tokenizer = load_tokenizer(str(tiny / "model"))
+    record = records["train"][0]
+    full = CompletionDataset([record], tokenizer, 1024)[0]
+    masked = CompletionDataset([record], tokenizer, 1024, completion_only=True)[0]
+    prompt_len = 1 + len(tokenizer(record["prompt"], add_special_tokens=False)["input_ids"])
+    assert masked["labels"][:prompt_len] == [-100] * prompt_len
+    assert masked["labels"][prompt_len:] == full["labels"][prompt_len:]
+    assert full["labels"] == full["input_ids"]
+
+
+def test_adapter_saves_reloads_and_merges(tiny, adapter, adapted, tmp_path):
+    model, tokenizer = adapted
+    assert (adapter / "adapter" / "adapter_config.json").is_file()
+    run = json.loads((adapter / "adapter" / "xtalgen_run.json").read_text())
+    assert run["lora"]["r"] == 8
+    assert run["lora"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    merged = merge_adapter(ModelSpec(str(tiny / "model")), adapter / "adapter", tmp_path / "merged")
+    reloaded = load_base_model(ModelSpec(str(tmp_path / "merged")))
+    ids = tokenizer("Below is a description", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        expected = model(ids).logits
+        assert torch.allclose(merged(ids).logits, expected, atol=1e-4)
+        assert torch.allclose(reloaded(ids).logits, expected, atol=1e-4)
+        base = load_base_model(ModelSpec(str(tiny / "model")))
+        assert not torch.allclose(base(ids).logits, expected, atol=1e-6)  # the adapter learned something
+
+
+def test_a_rerun_resumes_from_the_last_checkpoint(tiny, records, tmp_path, caplog):
+    spec = ModelSpec(str(tiny / "model"))
+    settings = TrainSettings(max_steps=6, batch_size=8, eval_steps=100, save_steps=3, logging_steps=1)
+    args = (spec, records["train"], None, tmp_path)
+    finetune(*args, lora=LoraSettings(), settings=settings)
+    # A crash after step 3: the last checkpoint and the adapter never got written.
+    for path in (tmp_path / "checkpoints" / "checkpoint-6", tmp_path / "adapter"):
+        shutil.rmtree(path)
+    caplog.set_level(logging.INFO, logger="xtalgen.lm.training")
+    finetune(*args, lora=LoraSettings(), settings=settings)
+    assert "checkpoint-3" in caplog.text
+    state = json.loads((tmp_path / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+    table = pd.read_csv(tmp_path / "training_log.csv")
+    assert list(table["step"]) == [1, 2, 3, 4, 5, 6]  # steps 1-3 come from the first run's state
+    # Other settings never resume a foreign checkpoint.
+    caplog.clear()
+    other = TrainSettings(max_steps=2, batch_size=8, eval_steps=100, save_steps=1, logging_steps=1, seed=1)
+    finetune(*args, lora=LoraSettings(), settings=other)
+    assert "discarding checkpoints" in caplog.text
+
+
+def test_format_constraint_every_sample_parses(adapted):
+    model, tokenizer = adapted
+    settings = SampleSettings(constraint="format", max_attempts=1, batch_size=16, seed=3)
+    rows = list(sample(model, tokenizer, unconditional_requests(16), settings))
+    assert len(rows) == 16
+    assert all(r["status"] == "ok" for r in rows), [r["reason"] for r in rows if r["status"] != "ok"]
+    for row in rows:
+        assert len(Structure.from_str(row["cif"], fmt="cif")) <= 20
+
+
+def test_element_constraint_never_yields_a_forbidden_element(adapted, pilot_dir):
+    model, tokenizer = adapted
+    allowed = {"Na", "Cl", "O"}
+    settings = SampleSettings(constraint="elements", elements=tuple(allowed), max_attempts=1, batch_size=16)
+    structures = pd.read_csv(pilot_dir / "test.csv.gz").head(6).rename(columns={"material_id": "id"})
+    requests = unconditional_requests(16) + infill_requests(structures, 1, seed=0)
+    rows = list(sample(model, tokenizer, requests, settings))
+    seen = set()
+    for row in rows:
+        lines = row["raw_text"].split("\n")
+        if row["task"] == "infill":
+            seen.add(lines[0].strip())
+        else:
+            seen.update(line.strip() for line in lines[2::2] if line.strip())
+    assert seen, "nothing was generated at element positions"
+    assert seen <= allowed, seen - allowed
+
+
+def test_unconstrained_garbage_is_kept_with_its_reason(adapted):
+    model, tokenizer = adapted
+    settings = SampleSettings(constraint="none", max_attempts=2, batch_size=8, max_new_tokens=12)
+    rows = list(sample(model, tokenizer, unconditional_requests(4), settings))
+    assert len(rows) == 8  # 12 tokens cannot hold a crystal: every request is redrawn once
+    assert all(r["status"] == "rejected" and r["reason"] and r["raw_text"] for r in rows)
+    assert sorted({r["attempt"] for r in rows}) == [1, 2]
+
+
+def test_conditional_prompts_carry_their_conditions(adapted):
+    model, tokenizer = adapted
+    table = pd.DataFrame(
+        {"formula": ["NaCl", "Li2O"], "spacegroup": [225, None], "e_above_hull": [0.0, 0.05]}
+    )
+    requests = conditional_requests(table, 2)
+    assert len(requests) == 4
+    first = requests[0]
+    assert f"{CONDITION_KEYS['formula']} NaCl." in first.prompt
+    assert f"{CONDITION_KEYS['spacegroup']} 225." in first.prompt
+    assert f"{CONDITION_KEYS['e_above_hull']} 0.0." in first.prompt
+    assert CONDITION_KEYS["spacegroup"] not in requests[2].prompt  # a missing value is not stated
+    rows = list(sample(model, tokenizer, requests, SampleSettings(constraint="format", max_attempts=1)))
+    assert {json.loads(r["conditions"])["formula"] for r in rows} == {"NaCl", "Li2O"}
+    assert all(r["prompt"].startswith("Below is a description") for r in rows)
+    with pytest.raises(ValueError, match="unknown column"):
+        conditional_requests(pd.DataFrame({"formula": ["NaCl"], "colour": ["red"]}), 1)
+
+
+def test_infill_fills_the_mask(adapted, pilot_dir):
+    model, tokenizer = adapted
+    structures = pd.read_csv(pilot_dir / "test.csv.gz").head(5).rename(columns={"material_id": "id"})
+    requests = infill_requests(structures, 2, seed=1)
+    assert all("[MASK]" in r.prompt for r in requests)
+    rows = list(sample(model, tokenizer, requests, SampleSettings(constraint="format", max_attempts=1)))
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == len(requests)
+    for row in ok:
+        source = Structure.from_str(structures.set_index("id").loc[row["source_id"], "cif"], fmt="cif")
+        filled = Structure.from_str(row["cif"], fmt="cif")
+        assert len(filled) == len(source)
+        assert Element(row["proposed_element"]) in filled.composition
+        expected = source.composition.element_composition.as_dict()
+        count = expected.pop(row["masked_element"])
+        got = Composition(filled.composition).element_composition.as_dict()
+        assert got.get(row["proposed_element"], 0) >= count - 1e-6
+
+
+def test_angle_guard_matches_the_codec_on_every_integer_triple():
+    a = np.arange(1, 180)
+    alpha, beta, gamma = np.meshgrid(a, a, a, indexing="ij")
+    guard = (np.abs(alpha - beta) < gamma) & (gamma < np.minimum(alpha + beta, 360 - alpha - beta))
+    ca, cb, cg = (np.cos(np.radians(x)) for x in (alpha, beta, gamma))
+    codec = 1 - ca**2 - cb**2 - cg**2 + 2 * ca * cb * cg > 1e-8  # the codec's own test
+    assert (guard == codec).all()
+    rng = np.random.default_rng(0)
+    for x, y, z in rng.integers(1, 180, size=(300, 3)):
+        text = f"5.0 5.0 5.0\n{x} {y} {z}\nNa\n0.00 0.00 0.00"
+        valid = abs(x - y) < z < min(x + y, 360 - x - y)
+        if valid:
+            decode(text)
+        else:
+            with pytest.raises(CrystalParseError):
+                decode(text)
+    valid = frozenset({"45", "120"})
+    assert AngleGuard._allowed(valid, "12", "0\n")  # completes 120
+    assert AngleGuard._allowed(valid, "1", "2")  # may still become 120
+    assert not AngleGuard._allowed(valid, "1", "2\n")  # 12 is outside
+    assert not AngleGuard._allowed(valid, "", "9")  # nothing valid starts with 9
+
+
+def test_crystal_regex_is_the_codec_language():
+    pattern = re.compile(crystal_regex(["Na", "Cl"], 2))
+    assert pattern.fullmatch("5.6 5.6 5.6\n90 90 90\nNa\n0.00 0.00 0.00\nCl\n0.50 0.50 0.50")
+    assert not pattern.fullmatch("5.6 5.6 5.6\n90 90 90\nK\n0.00 0.00 0.00")
+    assert not pattern.fullmatch("5.6 5.6 5.6\n90 90 90" + "\nNa\n0.00 0.00 0.00" * 3)
+
+
+def test_offline_hub_id_fails_at_once(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(BaseModelUnavailableError, match=r"model\.base"):
+        load_base_model(ModelSpec("meta-llama/Llama-2-7b-hf"))
+    assert time.perf_counter() - start < 2
+    with pytest.raises(BaseModelUnavailableError, match="not a folder"):
+        load_tokenizer("/no/such/model")
+
+
+def test_quantization_needs_a_gpu(tiny):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(BaseModelUnavailableError, match="CUDA GPU"):
+        load_base_model(ModelSpec(str(tiny / "model"), quantization="4bit"))
+
+
+def test_bad_records_name_the_line(tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
+    with pytest.raises(ValueError, match="line 2"):
+        read_records(path)
