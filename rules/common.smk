@@ -268,7 +268,7 @@ def lora_cli_args():
     ft = config["finetune"]
     lora = ft["lora"]
     args = [
-        f"--r {lora['r']} --alpha {lora['alpha']} --dropout {lora['dropout']}",
+        f"--lora-r {lora['r']} --lora-alpha {lora['alpha']} --lora-dropout {lora['dropout']}",
         "--target-modules " + " ".join(lora["target_modules"]),
         f"--lr {ft['learning_rate']} --warmup-steps {ft['warmup_steps']} --epochs {ft['epochs']}",
         f"--max-steps {ft['max_steps']} --batch-size {ft['batch_size']} --grad-accum {ft['grad_accum']}",

@@ -1,13 +1,204 @@
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from xtalgen.cli import main
+from xtalgen.cli import build_parser, main
+from xtalgen.cli.options import in_cli_terms
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    """'noun verb' -> its parser, for every command."""
+    out = {}
+    top = build_parser()
+    for nouns in (a for a in top._actions if isinstance(a, argparse._SubParsersAction)):
+        for noun, group in nouns.choices.items():
+            for verbs in (a for a in group._actions if isinstance(a, argparse._SubParsersAction)):
+                for verb, parser in verbs.choices.items():
+                    out[f"{noun} {verb}"] = parser
+    return out
+
+
+COMMANDS = _commands()
+
+
+def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+
+
+def test_every_command_is_noun_then_verb():
+    assert set(COMMANDS) == {
+        "data prepare",
+        "tokenizer train",
+        "tiny pretrain",
+        "lora train",
+        "sample run",
+        "hull build",
+        "prescreen run",
+        "prescreen validate",
+        "dft prepare",
+        "dft submit",
+        "dft status",
+        "dft collect",
+        "evaluate metrics",
+    }
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_option_has_help_that_shows_its_default(command: str):
+    parser = COMMANDS[command]
+    text = parser.format_help()
+    for action in _options(parser):
+        assert action.help, f"{command} {action.option_strings[0]} has no help text"
+        if not action.required:
+            formatted = parser._get_formatter()._get_help_string(action)
+            assert "default" in formatted, f"{command} {action.option_strings[0]}: no default in its help"
+    assert "usage: xtalgen " + command in " ".join(text.split())
+
+
+def test_top_level_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":class:" not in text and ".. " not in text
+    for command in COMMANDS:
+        assert command in text
+
+
+def test_a_flag_means_one_thing_across_commands():
+    meanings: dict[str, set[str]] = {}
+    for parser in COMMANDS.values():
+        for action in _options(parser):
+            kind = "switch" if action.nargs == 0 else getattr(action.type, "__name__", "str")
+            meanings.setdefault(action.option_strings[0], set()).add(kind)
+    mixed = {flag: kinds for flag, kinds in meanings.items() if len(kinds) > 1}
+    assert not mixed
+
+
+# Flags that carry a workflow key: their default is the workflow's (config.schema.yaml).
+WORKFLOW_KEYS = {
+    "data prepare": {
+        "--splits": "data.splits",
+        "--seed": "data.seed",
+        "--copies": "data.augment.copies",
+        "--augment-splits": "data.augment.splits",
+        "--infill-fraction": "data.infill_fraction",
+        "--max-rows": "data.max_rows",
+    },
+    "tokenizer train": {"--vocab-size": "model.tiny.vocab_size"},
+    "tiny pretrain": {
+        "--hidden-size": "model.tiny.hidden_size",
+        "--layers": "model.tiny.layers",
+        "--heads": "model.tiny.heads",
+        "--intermediate-size": "model.tiny.intermediate_size",
+        "--max-steps": "model.tiny.steps",
+        "--batch-size": "model.tiny.batch_size",
+        "--lr": "model.tiny.learning_rate",
+    },
+    "lora train": {
+        "--lora-r": "finetune.lora.r",
+        "--lora-alpha": "finetune.lora.alpha",
+        "--lora-dropout": "finetune.lora.dropout",
+        "--target-modules": "finetune.lora.target_modules",
+        "--lr": "finetune.learning_rate",
+        "--warmup-steps": "finetune.warmup_steps",
+        "--epochs": "finetune.epochs",
+        "--max-steps": "finetune.max_steps",
+        "--batch-size": "finetune.batch_size",
+        "--grad-accum": "finetune.grad_accum",
+        "--max-length": "finetune.max_length",
+        "--eval-steps": "finetune.eval_steps",
+        "--save-steps": "finetune.save_steps",
+        "--val-limit": "finetune.val_records",
+        "--precision": "finetune.precision",
+        "--quantization": "finetune.quantization",
+        "--seed": "finetune.seed",
+    },
+    "sample run": {
+        "--unconditional": "sample.unconditional",
+        "--conditions-per-row": "sample.conditional.per_row",
+        "--conditions-max-rows": "sample.conditional.max_rows",
+        "--infill-per-row": "sample.infill.per_row",
+        "--infill-max-rows": "sample.infill.max_rows",
+        "--batch-size": "sample.batch_size",
+        "--temperature": "sample.temperature",
+        "--top-p": "sample.top_p",
+        "--max-new-tokens": "sample.max_new_tokens",
+        "--max-attempts": "sample.max_attempts",
+        "--constraint": "sample.constraint",
+        "--elements": "sample.elements",
+        "--max-sites": "sample.max_sites",
+        "--seed": "sample.seed",
+    },
+    "prescreen run": {
+        "--model": "prescreen.model",
+        "--aggregation": "prescreen.aggregation",
+        "--max-structures": "prescreen.max_structures",
+        "--workers": "prescreen.workers",
+        "--fmax": "prescreen.fmax",
+        "--steps": "prescreen.steps",
+        "--max-seconds": "prescreen.max_seconds",
+        "--min-sites": "prescreen.min_sites",
+        "--max-sites": "prescreen.max_sites",
+        "--ehull-max": "prescreen.ehull_max",
+    },
+    "prescreen validate": {
+        "--validation-size": "prescreen.validation_size",
+        "--max-error": "prescreen.max_model_error",
+    },
+    "dft prepare": {
+        "--maker": "dft.maker",
+        "--vasp-cmd": "dft.vasp_cmd",
+        "--potcar-dir": "dft.potcar_dir",
+        "--max-candidates": "dft.max_candidates",
+    },
+}
+
+
+def _schema_default(key: str):
+    node = yaml.safe_load((REPO / "config.schema.yaml").read_text())
+    for part in key.split("."):
+        node = node["properties"][part]
+    return node["default"]
+
+
+@pytest.mark.parametrize("command", sorted(WORKFLOW_KEYS))
+def test_workflow_keys_have_flags_with_the_workflows_defaults(command: str):
+    actions = {a.option_strings[0]: a for a in _options(COMMANDS[command])}
+    for flag, key in WORKFLOW_KEYS[command].items():
+        assert flag in actions, f"{command} has no {flag} for {key}"
+        default = actions[flag].default
+        default = list(default) if isinstance(default, tuple) else default
+        expected = _schema_default(key)
+        expected = pytest.approx(expected, rel=1e-9) if isinstance(expected, float) else expected
+        assert default == expected, f"{command} {flag}: {default!r}, {key}: {expected!r}"
+
+
+def test_renamed_commands_say_their_new_name(capsys):
+    assert main(["train", "lora", "--base", "x"]) == 2
+    assert "'xtalgen lora train'" in capsys.readouterr().err
+    assert main(["prescreen-validate"]) == 2
+    assert "'xtalgen prescreen validate'" in capsys.readouterr().err
+
+
+def test_errors_name_flags_not_config_keys():
+    message = in_cli_terms(
+        "prescreen.model 'x' is not a local folder: set prescreen.model (CLI: --model) to a folder; "
+        "pre-3.0 weights need prescreen.aggregation: destination"
+    )
+    assert message == (
+        "--model 'x' is not a local folder: set --model to a folder; "
+        "pre-3.0 weights need --aggregation destination"
+    )
+    assert in_cli_terms("hull.reference mp_api needs a key") == "--mp-api needs a key"
 
 
 def test_data_prepare_writes_every_split(pilot_dir: Path, tmp_path: Path, capsys):
@@ -24,14 +215,24 @@ def test_missing_dataset_folder_is_a_clear_error(tmp_path: Path, capsys):
     code = main(["data", "prepare", "--dataset", str(tmp_path / "nope"), "--out", str(tmp_path)])
     assert code == 2
     err = capsys.readouterr().err
-    assert "xtalgen: error:" in err and "data.local_dir" in err and "nope" in err
+    assert "xtalgen: error:" in err and "--dataset" in err and "nope" in err
+    assert "data.local_dir" not in err and "data.url" not in err
 
 
 def test_no_network_is_a_clear_error(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.setenv("XTALGEN_OFFLINE", "1")
     code = main(["data", "prepare", "--url", "https://example.org/mp_20", "--out", str(tmp_path)])
     assert code == 2
-    assert "--dataset" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--dataset" in err and "data.local_dir" not in err
+
+
+def test_bad_checksum_option_names_the_form(tmp_path: Path, capsys):
+    code = main(
+        ["data", "prepare", "--url", "https://example.org", "--sha256", "abc", "--out", str(tmp_path)]
+    )
+    assert code == 2
+    assert "SPLIT=HEX" in capsys.readouterr().err
 
 
 def test_console_script_is_installed():
@@ -44,7 +245,7 @@ def test_console_script_is_installed():
     assert result.stdout.startswith("xtalgen ")
 
 
-@pytest.mark.parametrize("argv", [["data"], ["data", "prepare"]])
+@pytest.mark.parametrize("argv", [["data"], ["data", "prepare"], []])
 def test_incomplete_commands_print_usage(argv: list[str], capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)

@@ -71,15 +71,16 @@ _visiting: set[str] = set()
 
 
 def _cli_command_imports(command: str) -> set[str]:
-    """Imports of the cli handler of `xtalgen <group> <action>` (e.g. _run_train_lora)."""
+    """Imports of the cli handler of `xtalgen <group> <action>` (e.g. _run_lora_train)."""
     words = command.split()[1:]
     handler = "_run_" + "_".join(words)
-    tree = ast.parse((SRC / "cli.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == handler:
-            top = set().union(*(_imports(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)))
-            return _closure(_imports(node) | top)
-    raise AssertionError(f"no handler {handler} in cli.py for `{command}`")
+    for module in sorted((SRC / "cli").glob("*.py")):
+        tree = ast.parse(module.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name == handler:
+                body = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+                return _closure(_imports(node) | set().union(*(_imports(n) for n in body)))
+    raise AssertionError(f"no handler {handler} in src/xtalgen/cli/ for `{command}`")
 
 
 def _third_party(modules: set[str]) -> dict[str, set[str]]:

@@ -14,11 +14,12 @@ import pytest
 import torch
 from pymatgen.core import Composition, Element, Structure
 
+from xtalgen.cli import main
 from xtalgen.dataset.prepare import PrepareSettings, prepare_split
 from xtalgen.dataset.sources import find_split_file
 from xtalgen.lm.base import BaseModelUnavailableError, ModelSpec, load_base_model, load_tokenizer
 from xtalgen.lm.constraints import AngleGuard, crystal_regex
-from xtalgen.lm.lora import LoraSettings, finetune, load_adapted, merge_adapter
+from xtalgen.lm.lora import LoraSettings, adapter_folder, finetune, load_adapted, merge_adapter
 from xtalgen.lm.records import CompletionDataset, read_records
 from xtalgen.lm.sampling import (
     SampleSettings,
@@ -286,3 +287,17 @@ def test_bad_records_name_the_line(tmp_path):
     path.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
     with pytest.raises(ValueError, match="line 2"):
         read_records(path)
+
+
+def test_sample_accepts_the_lora_output_folder_or_its_adapter(tiny, adapter, tmp_path, capsys):
+    assert adapter_folder(adapter) == adapter / "adapter"
+    assert adapter_folder(adapter / "adapter") == adapter / "adapter"
+    argv = ["sample", "run", "--base", str(tiny / "model"), "--unconditional", "2", "--max-attempts", "1"]
+    out = tmp_path / "samples.csv"
+    assert main([*argv, "--adapter", str(adapter), "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 2
+    # The base model's folder is not an adapter: the message says which folder to give.
+    assert main([*argv, "--adapter", str(tiny / "model"), "--out", str(tmp_path / "no.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "holds no LoRA adapter" in err and "xtalgen lora train --out" in err and "adapter/" in err
+    assert not (tmp_path / "no.csv").exists()

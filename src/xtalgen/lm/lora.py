@@ -18,7 +18,18 @@ if TYPE_CHECKING:
 
     from transformers import PreTrainedModel
 
-__all__ = ["LoraSettings", "finetune", "load_adapted", "load_for_sampling", "merge_adapter"]
+__all__ = [
+    "ADAPTER_CONFIG",
+    "LoraSettings",
+    "adapter_folder",
+    "finetune",
+    "load_adapted",
+    "load_for_sampling",
+    "merge_adapter",
+]
+
+# peft's file in every saved adapter folder.
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,22 @@ class LoraSettings:
     alpha: int = 32
     dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def adapter_folder(path: Path) -> Path:
+    """The adapter folder of ``path``: the folder itself, or the ``adapter/`` the LoRA stage writes.
+
+    Users point at whichever folder they remember; anything else fails here, before a model loads,
+    with the folder to give instead of a tokenizer error from deep inside transformers.
+    """
+    for candidate in (path, path / "adapter"):
+        if (candidate / ADAPTER_CONFIG).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{path} holds no LoRA adapter (no {ADAPTER_CONFIG} in it or in {path / 'adapter'}): give the "
+        "output folder of the LoRA stage (`xtalgen lora train --out`, results/finetune in the "
+        "workflow) or the adapter/ folder inside it"
+    )
 
 
 def finetune(

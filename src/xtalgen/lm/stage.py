@@ -136,13 +136,11 @@ def sample_files(
     """Draw the samples of one shard with the base model (plus adapter) and write every attempt."""
     import torch  # noqa: PLC0415
 
-    tokenizer = load_tokenizer(str(adapter) if adapter else spec.name_or_path)
-    if adapter is not None:
-        from xtalgen.lm.lora import load_for_sampling  # noqa: PLC0415
+    from xtalgen.lm.lora import adapter_folder, load_for_sampling  # noqa: PLC0415
 
-        model = load_for_sampling(spec, adapter)
-    else:
-        model = load_base_model(spec)
+    adapter = adapter_folder(adapter) if adapter is not None else None
+    tokenizer = load_tokenizer(str(adapter) if adapter else spec.name_or_path)
+    model = load_for_sampling(spec, adapter) if adapter is not None else load_base_model(spec)
     if torch.cuda.is_available():
         model = model.to("cuda")
     rows = list(sample(model, tokenizer, _read_requests(requests), settings))

@@ -1,0 +1,99 @@
+"""The xtalgen command: every stage of the workflow, runnable without Snakemake.
+
+Commands read noun then verb (``xtalgen prescreen run``); one module per stage builds its commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from xtalgen import __version__
+from xtalgen.cli.data import add_data
+from xtalgen.cli.dft import add_dft
+from xtalgen.cli.evaluate import add_evaluate
+from xtalgen.cli.lm import add_lm
+from xtalgen.cli.options import ListingFormatter, in_cli_terms
+from xtalgen.cli.prescreen import add_hull, add_prescreen
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+# Errors a user can fix from the message alone: printed without a traceback. Every xtalgen error
+# (DatasetError, DatasetUnavailableError, BaseModelUnavailableError, HullError, ...) is one of these.
+USER_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, RuntimeError)
+
+DESCRIPTION = """\
+xtalgen: crystal dataset -> fine-tuned language model -> generated crystals -> verified materials.
+Every stage of the Snakemake workflow, runnable on its own. Run 'xtalgen NOUN VERB --help' for the
+options of a command; each option's help shows its default.
+
+the stages, in the order the workflow runs them:
+  data prepare         dataset splits -> structures tables, prompt records, rejects
+  tokenizer train      the tiny base's tokenizer
+  tiny pretrain        the tiny LLaMA base
+  lora train           LoRA fine-tuning of a base model
+  sample run           crystals sampled as text (unconditional, conditional, infill)
+  hull build           the reference convex hull
+  prescreen validate   the potential's accuracy gate
+  prescreen run        M3GNet relaxation and E_hull of any generator's structures
+  dft prepare          atomate2 flows and VASP inputs of the candidates
+  dft submit           run them locally or queue them on FireWorks, each once
+  dft status           where each candidate's DFT stands
+  dft collect          E_hull^DFT of the finished candidates
+  evaluate metrics     the paper's and CDVAE's metrics of any generator's samples
+"""
+
+# Commands that were renamed when the CLI became noun-then-verb, so an old script gets the new name.
+RENAMED = {
+    ("train", "tokenizer"): "tokenizer train",
+    ("train", "tiny"): "tiny pretrain",
+    ("train", "lora"): "lora train",
+    ("prescreen-validate",): "prescreen validate",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, exposed for documentation and tests."""
+    parser = argparse.ArgumentParser(
+        prog="xtalgen",
+        usage="%(prog)s [-h] [--version] NOUN VERB [options]",
+        description=DESCRIPTION,
+        formatter_class=ListingFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"xtalgen {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="NOUN VERB", prog="xtalgen", help=argparse.SUPPRESS
+    )
+    add_data(commands)
+    add_lm(commands)
+    add_hull(commands)
+    add_prescreen(commands)
+    add_dft(commands)
+    add_evaluate(commands)
+    return parser
+
+
+def _renamed(argv: list[str]) -> str | None:
+    for old, new in RENAMED.items():
+        if tuple(argv[: len(old)]) == old:
+            return f"'xtalgen {' '.join(old)}' is now 'xtalgen {new}'"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    hint = _renamed(argv)
+    if hint:
+        print(f"xtalgen: error: {hint}", file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except USER_ERRORS as err:
+        print(f"xtalgen: error: {in_cli_terms(str(err))}", file=sys.stderr)
+        return 2

@@ -1,0 +1,116 @@
+"""``xtalgen data prepare``: the data stage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from xtalgen.cli.options import add_command, add_group
+
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["add_data"]
+
+# CDVAE's MP-20 folder (as xtalgen.dataset.sources.CDVAE_MP20_URL; repeated so --help imports nothing
+# heavy).
+MP20_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/mp_20"
+
+
+def add_data(commands: argparse._SubParsersAction) -> None:
+    """``xtalgen data prepare``."""
+    verbs = add_group(commands, "data", "the data stage: dataset splits to structures and prompt records")
+    parser = add_command(
+        verbs,
+        "prepare",
+        _run_data_prepare,
+        "CSV splits -> structures tables, prompt records and rejects",
+        "Run the data stage: for each split write OUT/<split>/structures.csv, prompts.jsonl, "
+        "rejects.csv and summary.json.",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--dataset",
+        type=Path,
+        help="folder holding <split>.csv or <split>.csv.gz (default: none, give --url)",
+    )
+    source.add_argument(
+        "--url", help=f"download <url>/<split>.csv into the cache instead (default: none; MP-20: {MP20_URL})"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--splits", nargs="+", default=["train", "val", "test"], help="splits to prepare")
+    parser.add_argument(
+        "--sha256",
+        action="append",
+        default=[],
+        metavar="SPLIT=HEX",
+        help="expected checksum of a downloaded split, repeatable (default: MP-20's for its URL, else none)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="download cache (default: $XTALGEN_CACHE, else ~/.cache/xtalgen)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of tasks, conditions, masks, translations")
+    parser.add_argument(
+        "--copies", type=int, default=1, help="prompt records per structure of augmented splits"
+    )
+    parser.add_argument(
+        "--augment-splits", nargs="+", default=["train"], help="splits that get copies and translations"
+    )
+    parser.add_argument("--no-translate", action="store_true", help="no random-translation augmentation")
+    parser.add_argument("--infill-fraction", type=float, default=1.0 / 3.0, help="share of infill prompts")
+    parser.add_argument(
+        "--max-rows", type=int, help="read only the first N rows of each split (default: all)"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="fail on the first bad row instead of skipping it"
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+
+
+def _checksums(items: list[str], url: str | None) -> dict[str, str | None] | None:
+    from xtalgen.dataset.sources import CDVAE_MP20_SHA256, CDVAE_MP20_URL  # noqa: PLC0415
+
+    given: dict[str, str | None] = {}
+    for item in items:
+        split, sep, digest = item.partition("=")
+        if not sep or not split or not digest:
+            raise ValueError(f"--sha256 {item!r}: write SPLIT=HEX, e.g. train=133bab58...")
+        given[split] = digest
+    if given:
+        return given
+    return CDVAE_MP20_SHA256 if url == CDVAE_MP20_URL else None
+
+
+def _run_data_prepare(args: argparse.Namespace) -> int:
+    from xtalgen.dataset.prepare import PrepareSettings, prepare_dataset  # noqa: PLC0415
+    from xtalgen.dataset.sources import DatasetUnavailableError, resolve_split  # noqa: PLC0415
+
+    if args.dataset is None and args.url is None:
+        raise DatasetUnavailableError("give --dataset DIR (a local folder) or --url URL")
+    settings = PrepareSettings(
+        seed=args.seed,
+        copies=args.copies,
+        translate=not args.no_translate,
+        augment_splits=tuple(args.augment_splits),
+        infill_fraction=args.infill_fraction,
+        strict=args.strict,
+        max_rows=args.max_rows,
+        workers=args.workers,
+    )
+    checksums = _checksums(args.sha256, args.url)
+    sources = {
+        split: resolve_split(
+            split, local_dir=args.dataset, url=args.url, sha256=checksums, cache_dir=args.cache_dir
+        )
+        for split in args.splits
+    }
+    for summary in prepare_dataset(sources, args.out, settings):
+        print(
+            f"{summary.split}: {summary.structures} structures, {summary.rejects} rejected, "
+            f"{summary.records} prompt records in {summary.seconds:.1f} s -> "
+            f"{args.out / summary.split}"
+        )
+    return 0

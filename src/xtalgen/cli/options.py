@@ -1,0 +1,125 @@
+"""What every command shares: help that shows defaults, common options, and errors in the CLI's terms."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import pandas as pd
+
+__all__ = [
+    "HelpFormatter",
+    "ListingFormatter",
+    "add_command",
+    "add_group",
+    "in_cli_terms",
+    "read_csv_or_none",
+]
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, so ``--help`` is the reference.
+
+    An option whose default is None explains in its own help what None means; a switch is "off".
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.required or "default" in text:
+            return text
+        if isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            return text
+        if isinstance(action, argparse._StoreTrueAction):
+            return f"{text} (default: off)"
+        if action.default is None or action.default is argparse.SUPPRESS:
+            return text
+        default = action.default
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+class ListingFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """The top-level help: its description is a hand-laid table of the commands."""
+
+
+def add_group(commands: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
+    """A noun (``xtalgen prescreen``) whose verbs are added to the returned action set."""
+    group = commands.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
+    return group.add_subparsers(dest="action", required=True, metavar="VERB")
+
+
+def add_command(
+    verbs: argparse._SubParsersAction,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    help_text: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """A verb (``xtalgen prescreen run``) that calls ``run`` with the parsed options."""
+    parser = verbs.add_parser(
+        name, help=help_text, description=description or help_text, formatter_class=HelpFormatter
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def read_csv_or_none(path: Path | None) -> pd.DataFrame | None:
+    """A CSV as a table, or None when no path was given."""
+    if path is None:
+        return None
+    import pandas as pd  # noqa: PLC0415
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return pd.read_csv(path)
+
+
+# The library names its settings by their workflow config keys, since the workflow is where most of
+# them are set. Used from the command line, an error names the flag instead. Whole phrases first,
+# where the config's wording does not carry over; then key -> flag, with "key: value" -> "flag value".
+_PHRASES = {
+    "set data.strict: false": "drop --strict",
+    "or use model.base: tiny": "or build a base with `xtalgen tiny pretrain`",
+    "use hull.reference: dataset or entries instead": "use --dataset or --entries instead",
+    "hull.reference mp_api": "--mp-api",
+    "set it to a folder with train/val/test CSVs, or to null to download from data.url": (
+        "give a folder with train/val/test CSVs, or --url to download them"
+    ),
+}
+_FLAGS = {
+    "data.local_dir": "--dataset",
+    "data.url": "--url",
+    "data.sha256": "--sha256",
+    "data.max_rows": "--max-rows",
+    "model.base": "--base",
+    "finetune.lora.target_modules": "--target-modules",
+    "sample.elements": "--elements",
+    "sample.max_sites": "--max-sites",
+    "prescreen.model": "--model",
+    "prescreen.aggregation": "--aggregation",
+    "prescreen.max_model_error": "--max-error",
+    "prescreen.max_sites": "--max-sites",
+    "hull.elemental_refs": "--elemental-refs",
+    "hull.entries": "--entries",
+    "hull.cache_dir": "--cache-dir",
+    "dft.incar_overrides": "--incar",
+    "dft.launchpad": "--launchpad",
+    "dft.store": "--store",
+    "dft.maker": "--maker",
+    "dft.potcar_dir": "--potcar-dir",
+}
+_KEY = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, _FLAGS)) + r")(?![\w.])(: )?")
+_CLI_ASIDE = re.compile(r" \(CLI: [^)]*\)")
+
+
+def in_cli_terms(message: str) -> str:
+    """An error message with the workflow's config keys replaced by this CLI's flags."""
+    message = _CLI_ASIDE.sub("", message)
+    for phrase, cli in _PHRASES.items():
+        message = message.replace(phrase, cli)
+    return _KEY.sub(lambda m: _FLAGS[m.group(1)] + (" " if m.group(2) else ""), message)

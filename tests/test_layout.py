@@ -1,0 +1,103 @@
+"""The library's layout is the DAG: one package per stage, and imports that point one way only.
+
+text <- dataset <- lm; prescreen <- dft; evaluate may use the prescreen's pre-filter. The shared
+top-level modules import no stage, and no stage imports the CLI.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "xtalgen"
+STAGES = ("text", "dataset", "lm", "prescreen", "dft", "evaluate")
+SHARED = {"__init__", "io", "structures_io", "provenance", "config_check", "testing"}
+# What each stage package may import, besides itself and the shared modules: a package, or one module.
+ALLOWED = {
+    "text": set(),
+    "dataset": {"text"},
+    "lm": {"text", "dataset"},
+    "prescreen": {"text", "dataset"},
+    "dft": {"text", "dataset", "prescreen"},
+    "evaluate": {"text", "dataset", "prescreen.prefilter"},
+    "shared": set(),
+}
+
+
+def _owner(path: Path) -> str:
+    """The stage package a source file belongs to, 'shared' for a top-level module, or 'cli'."""
+    parts = path.relative_to(SRC).parts
+    return parts[0] if len(parts) > 1 else "shared"
+
+
+def _xtalgen_imports(path: Path) -> set[str]:
+    """Every xtalgen module ``path`` imports, at the top or inside functions, without the prefix."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {n.removeprefix("xtalgen.") for n in names if n.startswith("xtalgen.")}
+    return found
+
+
+def _violations(path: Path) -> list[str]:
+    owner = _owner(path)
+    if owner == "cli":
+        return []
+    allowed = ALLOWED[owner] | ({owner} if owner != "shared" else set()) | SHARED
+    bad = []
+    for name in sorted(_xtalgen_imports(path)):
+        top = name.split(".")[0]
+        if top not in STAGES and top != "cli":
+            continue  # a shared module, or a name imported from one
+        if top == owner or any(name == a or name.startswith(a + ".") for a in allowed):
+            continue
+        if any(a.startswith(name + ".") for a in allowed):
+            continue  # "from xtalgen.prescreen import prefilter" names the package on the way
+        bad.append(name)
+    return bad
+
+
+SOURCES = sorted(p for p in SRC.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(SRC)) for p in SOURCES])
+def test_imports_point_one_way(path: Path):
+    bad = _violations(path)
+    assert not bad, f"{path.relative_to(SRC)} ({_owner(path)}) imports {bad} against the layout"
+
+
+def test_top_level_holds_only_shared_modules_and_stage_packages():
+    modules = {p.stem for p in SRC.glob("*.py")}
+    packages = {p.name for p in SRC.iterdir() if (p / "__init__.py").is_file()}
+    assert modules == SHARED
+    assert packages == {*STAGES, "cli"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_says_what_it_takes_and_gives(stage: str):
+    doc = ast.get_docstring(ast.parse((SRC / stage / "__init__.py").read_text()))
+    assert doc and "Takes" in doc and "give" in doc
+
+
+def test_the_check_catches_an_upward_import(tmp_path: Path, monkeypatch):
+    """A lower stage importing a higher one is reported, so the rules above can fail."""
+    fake = tmp_path / "xtalgen"
+    (fake / "text").mkdir(parents=True)
+    bad = fake / "text" / "codec.py"
+    bad.write_text("def f():\n    from xtalgen.lm.sampling import sample\n")
+    ok = fake / "evaluate" / "validity.py"
+    ok.parent.mkdir()
+    ok.write_text("from xtalgen.prescreen.prefilter import prefilter_reason\nfrom xtalgen.io import x\n")
+    upward = fake / "evaluate" / "metrics.py"
+    upward.write_text("from xtalgen.prescreen.hull import load_hull\n")
+    monkeypatch.setitem(globals(), "SRC", fake)
+    assert _violations(bad) == ["lm.sampling", "lm.sampling.sample"]
+    assert _violations(ok) == []
+    assert _violations(upward) == ["prescreen.hull", "prescreen.hull.load_hull"]
