@@ -147,3 +147,28 @@ def test_threshold_selection():
     )
     assert list(select_metastable(table, 0.1)["id"]) == ["b", "d"]
     assert list(select_metastable(table, 0.0)["id"]) == ["b"]
+
+
+def test_cli_limits_the_work_as_the_workflow_does(hull_file, model_dir, tmp_path, capsys):
+    """`prescreen run` skips cells above 20 sites by default and rates only --max-structures."""
+    from xtalgen.cli import main  # noqa: PLC0415
+
+    small = Structure(Lattice.cubic(4.0), ["Na", "Na"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    big = small * (3, 2, 2)  # 24 sites
+    table = pd.DataFrame(
+        {
+            "id": ["big", "small", "never"],
+            "cif": [big.to(fmt="cif"), small.to(fmt="cif"), small.to(fmt="cif")],
+        }
+    )
+    table.to_csv(tmp_path / "in.csv", index=False)
+    out = tmp_path / "results.csv"
+    argv = ["prescreen", "run", "--structures", str(tmp_path / "in.csv"), "--hull", str(hull_file)]
+    argv += ["--model", str(model_dir), "--out", str(out), "--workers", "1", "--max-structures", "2"]
+    assert main(argv) == 0
+    results = pd.read_csv(out).set_index("id")
+    assert list(results.index) == ["big", "small"]
+    assert results.loc["big", "status"] == "skipped"
+    assert "more than the maximum of 20" in results.loc["big", "reason"]
+    assert results.loc["small", "status"] == "ok"
+    assert "2 structures" in capsys.readouterr().out
