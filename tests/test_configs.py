@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from xtalgen.cli import MP20_URL
+from xtalgen.cli.data import MP20_URL
 from xtalgen.dataset.sources import CDVAE_MP20_URL
 
 REPO = Path(__file__).resolve().parents[1]

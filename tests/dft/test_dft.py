@@ -198,7 +198,7 @@ def test_fireworks_backend_with_rlaunch_then_collection(tmp_path, si, hull_path)
         str(tmp_path / "dft.csv"),
         "--summary",
         str(tmp_path / "dft.json"),
-        "--samples",
+        "--generated",
         "4",
         env=env,
         cwd=tmp_path,

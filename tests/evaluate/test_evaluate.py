@@ -127,7 +127,7 @@ def pilot_metrics(tmp_path_factory, pilot_dir):
     train.head(400).to_csv(tmp / "reference.csv", index=False)
     out = tmp / "metrics.json"
     cmd = [
-        sys.executable, "-m", "xtalgen.cli", "evaluate", "--samples", str(tmp / "samples.csv"),
+        sys.executable, "-m", "xtalgen.cli", "evaluate", "metrics", "--samples", str(tmp / "samples.csv"),
         "--train", str(pilot_dir / "train.csv.gz"), "--test", str(tmp / "reference.csv"),
         "--out", str(out), "--cache-dir", str(tmp / "cache"), "--workers", "2",
     ]  # fmt: skip

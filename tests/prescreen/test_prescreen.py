@@ -119,7 +119,7 @@ def test_killed_shard_resumes_without_recomputing(ground_states, hull_file, mode
     out = tmp_path / "r.csv"
     journal = tmp_path / "r.csv.journal.jsonl"
     cmd = [
-        sys.executable, "-m", "xtalgen.cli", "prescreen", "--structures", str(structures),
+        sys.executable, "-m", "xtalgen.cli", "prescreen", "run", "--structures", str(structures),
         "--hull", str(hull_file), "--model", str(model_dir), "--out", str(out),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
