@@ -1,5 +1,6 @@
 # Language-model stages: tokenizer and tiny base (model.base: tiny), then LoRA fine-tuning.
-# These rules call the `xtalgen` commands, so that a multi-GPU job can run under accelerate.
+# These rules call the `xtalgen` commands, so that a multi-GPU job can run under accelerate;
+# XTALGEN_ERROR_TERMS=config makes their errors name config keys, not the command's flags.
 
 
 rule train_tokenizer:
@@ -16,7 +17,7 @@ rule train_tokenizer:
     conda:
         "../envs/lm.yaml"
     shell:
-        "xtalgen tokenizer train --records {input} --out {output} "
+        "XTALGEN_ERROR_TERMS=config xtalgen tokenizer train --records {input} --out {output} "
         "--vocab-size {params.vocab_size} > {log} 2>&1"
 
 
@@ -47,7 +48,7 @@ rule pretrain_tiny:
         mem_mb=by_attempt(4000),
         runtime=by_attempt(60),
     shell:
-        "OMP_NUM_THREADS={threads} xtalgen tiny pretrain --tokenizer {input.tokenizer} "
+        "OMP_NUM_THREADS={threads} XTALGEN_ERROR_TERMS=config xtalgen tiny pretrain --tokenizer {input.tokenizer} "
         "--records {input.records} --val-records {input.val} --out {params.out} {params.args} "
         "> {log} 2>&1"
 
@@ -81,6 +82,6 @@ rule finetune:
         runtime=by_attempt(720),
         gpu=config["finetune"]["gpus"],
     shell:
-        "OMP_NUM_THREADS={threads} {params.launcher} lora train --base {params.base} "
+        "OMP_NUM_THREADS={threads} XTALGEN_ERROR_TERMS=config {params.launcher} lora train --base {params.base} "
         "--records {input.records} --val-records {input.val} --out {params.out} {params.args} "
         "> {log} 2>&1"

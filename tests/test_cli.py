@@ -251,3 +251,10 @@ def test_incomplete_commands_print_usage(argv: list[str], capsys):
         main(argv)
     assert exc.value.code == 2
     assert "usage: xtalgen" in capsys.readouterr().err
+
+
+def test_under_the_workflow_errors_name_config_keys(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("XTALGEN_ERROR_TERMS", "config")
+    assert main(["data", "prepare", "--dataset", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "data.local_dir" in err and "--dataset" not in err.replace("(CLI: --dataset)", "")

@@ -6,6 +6,7 @@ Commands read noun then verb (``xtalgen prescreen run``); one module per stage b
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,10 @@ the stages, in the order the workflow runs them:
   dft collect          E_hull^DFT of the finished candidates
   evaluate metrics     the paper's and CDVAE's metrics of any generator's samples
 """
+
+# Set by the workflow's rules that run this command: their errors then name config keys, as every
+# other rule's do, instead of this command's flags.
+WORKFLOW_TERMS = "XTALGEN_ERROR_TERMS"
 
 # Commands that were renamed when the CLI became noun-then-verb, so an old script gets the new name.
 RENAMED = {
@@ -95,5 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except USER_ERRORS as err:
-        print(f"xtalgen: error: {in_cli_terms(str(err))}", file=sys.stderr)
+        message = str(err) if os.environ.get(WORKFLOW_TERMS) == "config" else in_cli_terms(str(err))
+        print(f"xtalgen: error: {message}", file=sys.stderr)
         return 2
