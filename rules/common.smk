@@ -69,7 +69,15 @@ def all_outputs():
     )
     prescreen = expand(
         f"{RESULTS}/prescreen/{{name}}",
-        name=["results.csv", "metastable.csv", "summary.json", "e_above_hull.png", "model_check.png"],
+        name=[
+            "results.csv",
+            "metastable.csv",
+            "flagged.csv",
+            "hull.json",
+            "summary.json",
+            "e_above_hull.png",
+            "model_check.png",
+        ],
     )
     lm = [
         f"{RESULTS}/finetune/loss.png",
@@ -116,9 +124,13 @@ def provenance_inputs():
     found += [elemental_refs_input(), potential_model_input()]
     if config["model"]["base"] != "tiny":
         found.append(base_model_input())
-    for key in ("prescreen.structures", "hull.entries"):
-        if config_path(key) is not None:
-            found.append(str(config_path(key)))
+    if config_path("prescreen.structures") is not None:
+        found.append(str(config_path("prescreen.structures")))
+    reference = config["hull"]["reference"]
+    if reference == "entries":
+        found += list(hull_inputs(None).values())  # a URL is checked by its checksum instead
+    elif reference == "dataset" and config["hull"]["dataset"] is not None:
+        found += hull_dataset()
     return [str(p) for p in found if p]
 
 
@@ -200,24 +212,52 @@ def prescreen_structures():
 def hull_inputs(wildcards):
     reference = config["hull"]["reference"]
     if reference == "entries":
-        if config["hull"]["entries"] is None:
+        entries = config["hull"]["entries"]
+        if entries is None:
             raise WorkflowError(
                 "config key hull.entries: hull.reference is entries, so hull.entries must name a "
-                "JSON(.gz) file of MP ComputedStructureEntries"
+                "JSON(.gz) file of MP ComputedStructureEntries, a path or a URL"
             )
-        return {"entries": str(config_path("hull.entries"))}
+        if entries.startswith(("http://", "https://")):
+            from xtalgen.dataset.sources import default_cache_dir, offline
+
+            cache = config_path("hull.cache_dir") or default_cache_dir()
+            if offline() and not (cache / entries.rstrip("/").rsplit("/", 1)[-1]).is_file():
+                raise WorkflowError(
+                    f"config key hull.entries: offline (XTALGEN_OFFLINE or HF_HUB_OFFLINE is set) and "
+                    f"{entries} is not in the cache {cache}: download it where there is network, or "
+                    "set hull.entries to a local copy"
+                )
+            return {}  # fetched by the job into hull.cache_dir, checked against hull.entries_checksum
+        path = config_path("hull.entries")
+        if not path.is_file():
+            raise WorkflowError(f"config key hull.entries: {path} is not a file; give a path or a URL")
+        return {"entries": str(path)}
     if reference == "mp_api":
         return {"structures": prescreen_structures()}
-    return {
-        "dataset": expand(f"{RESULTS}/data/{{split}}/structures.csv", split=SPLITS),
-        "refs": elemental_refs_input(),
-    }
+    return {"dataset": hull_dataset(), "refs": elemental_refs_input()}
+
+
+def hull_dataset():
+    """The dataset hull's rows: hull.dataset's folders and CSV files, else this run's splits."""
+    listed = config["hull"]["dataset"]
+    if listed is None:
+        return expand(f"{RESULTS}/data/{{split}}/structures.csv", split=SPLITS)
+    paths = []
+    for index, value in enumerate(listed):
+        path = Path(_expanded(value))
+        if "$" in str(path) or not path.exists():
+            raise WorkflowError(
+                f"config key hull.dataset[{index}]: {value!r} is not a folder or file; give dataset "
+                "folders or MP-20-style CSV files, or null for this run's splits"
+            )
+        paths.append(str(path))
+    return paths
 
 
 def shard_inputs(wildcards):
     return {
         "shard": f"{RESULTS}/prescreen/shards/{wildcards.scatteritem}.csv",
-        "hull": f"{RESULTS}/prescreen/hull.json.gz",
         "gate": f"{RESULTS}/prescreen/model_check.json",
         "model": potential_model_input(),
     }

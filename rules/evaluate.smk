@@ -34,6 +34,8 @@ rule evaluate:
             category="Evaluation",
             caption="../report/metrics.rst",
         ),
+    params:
+        keep_flagged=config["prescreen"]["keep_flagged"],
     log:
         f"{RESULTS}/logs/evaluate/evaluate.log",
     benchmark:

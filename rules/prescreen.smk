@@ -1,4 +1,5 @@
-# Prescreen stage: accuracy gate -> hull -> scatter shards -> relax and rate -> gather -> select.
+# Prescreen stage: accuracy gate -> scatter shards -> relax -> gather and rate on the hull -> select.
+# The relaxations do not depend on the hull: a changed hull re-rates, it never relaxes again.
 
 
 rule validate_potential:
@@ -36,10 +37,17 @@ rule build_hull:
     input:
         unpack(hull_inputs),
     output:
-        f"{RESULTS}/prescreen/hull.json.gz",
+        hull=f"{RESULTS}/prescreen/hull.json.gz",
+        info=report(
+            f"{RESULTS}/prescreen/hull.json",
+            category="Prescreen",
+            caption="../report/hull.rst",
+        ),
     params:
         reference=config["hull"]["reference"],
         elemental_refs=config["hull"]["elemental_refs"],
+        entries=config["hull"]["entries"],
+        entries_checksum=config["hull"]["entries_checksum"],
         cache_dir=lambda wc: config_path("hull.cache_dir"),
     log:
         f"{RESULTS}/logs/prescreen/build_hull.log",
@@ -73,7 +81,7 @@ rule prescreen_shard:
     input:
         unpack(shard_inputs),
     output:
-        f"{RESULTS}/prescreen/shards/{{scatteritem}}.results.csv",
+        f"{RESULTS}/prescreen/shards/{{scatteritem}}.relaxed.csv",
     params:
         settings=prescreen_settings(),
         # Outside the outputs, so Snakemake keeps it when a job fails: a rerun resumes from it.
@@ -96,17 +104,25 @@ rule prescreen_shard:
         "../scripts/prescreen_shard.py"
 
 
-rule gather_prescreen:
+rule rate_prescreen:
     input:
-        gather.prescreen(f"{RESULTS}/prescreen/shards/{{scatteritem}}.results.csv"),
+        relaxed=gather.prescreen(f"{RESULTS}/prescreen/shards/{{scatteritem}}.relaxed.csv"),
+        hull=f"{RESULTS}/prescreen/hull.json.gz",
     output:
         f"{RESULTS}/prescreen/results.csv",
+    params:
+        max_below_hull=config["prescreen"]["max_below_hull"],
     log:
-        f"{RESULTS}/logs/prescreen/gather.log",
+        f"{RESULTS}/logs/prescreen/rate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prescreen/rate.tsv"
     conda:
         "../envs/prescreen.yaml"
+    resources:
+        mem_mb=by_attempt(4000),
+        runtime=by_attempt(60),
     script:
-        "../scripts/gather_prescreen.py"
+        "../scripts/rate_prescreen.py"
 
 
 rule select_metastable:
@@ -118,6 +134,11 @@ rule select_metastable:
             category="Prescreen",
             caption="../report/metastable.rst",
         ),
+        flagged=report(
+            f"{RESULTS}/prescreen/flagged.csv",
+            category="Prescreen",
+            caption="../report/flagged.rst",
+        ),
         summary=f"{RESULTS}/prescreen/summary.json",
         figure=report(
             f"{RESULTS}/prescreen/e_above_hull.png",
@@ -126,6 +147,7 @@ rule select_metastable:
         ),
     params:
         ehull_max=config["prescreen"]["ehull_max"],
+        keep_flagged=config["prescreen"]["keep_flagged"],
     log:
         f"{RESULTS}/logs/prescreen/select_metastable.log",
     conda:

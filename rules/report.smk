@@ -4,6 +4,7 @@
 rule run_manifest:
     input:
         metrics=f"{RESULTS}/evaluate/metrics.json",
+        hull=f"{RESULTS}/prescreen/hull.json",
         external=provenance_inputs(),
     output:
         manifest=report(

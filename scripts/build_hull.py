@@ -1,4 +1,4 @@
-"""Snakemake script of rule build_hull: the reference hull, built once per run."""
+"""Snakemake script of rule build_hull: the reference hull, built once per run, and what names it."""
 
 import logging
 from pathlib import Path
@@ -8,18 +8,21 @@ from xtalgen.io import log_to_file
 from xtalgen.prescreen.stage import build_hull_file
 
 log_to_file(snakemake.log[0])
-cache = Path(snakemake.params.cache_dir) if snakemake.params.cache_dir else None
-reference = snakemake.params.reference
-out = Path(snakemake.output[0])
-if reference == "entries":
-    n = build_hull_file(out, entries=Path(snakemake.input.entries))
-elif reference == "mp_api":
+params = snakemake.params
+cache = Path(params.cache_dir) if params.cache_dir else None
+out, info = Path(snakemake.output.hull), Path(snakemake.output.info)
+if params.reference == "entries":
+    entries = resolve_file(params.entries, "hull.entries", cache, params.entries_checksum)
+    n = build_hull_file(out, entries=entries, info=info, source=params.entries)
+elif params.reference == "mp_api":
     n = build_hull_file(
         out,
         mp_api_structures=Path(snakemake.input.structures),
         mp_api_cache=cache / "mp_api" if cache else None,
+        info=info,
     )
 else:
-    refs = resolve_file(snakemake.params.elemental_refs, "hull.elemental_refs", cache)
-    n = build_hull_file(out, dataset=[Path(p) for p in snakemake.input.dataset], elemental_refs=refs)
-logging.info("hull (%s reference) of %d entries -> %s", reference, n, out)
+    refs = resolve_file(params.elemental_refs, "hull.elemental_refs", cache)
+    dataset = [Path(p) for p in snakemake.input.dataset]
+    n = build_hull_file(out, dataset=dataset, elemental_refs=refs, info=info)
+logging.info("hull (%s reference) of %d entries -> %s", params.reference, n, out)

@@ -18,5 +18,6 @@ if __name__ == "__main__":
         dft=Path(snakemake.input.dft) if snakemake.input.get("dft") else None,
         reference=Path(snakemake.input.reference),
         workers=snakemake.threads,
+        keep_flagged=snakemake.params.keep_flagged,
     )
     logging.info("%s", metrics)

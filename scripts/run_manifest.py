@@ -11,6 +11,7 @@ log_to_file(snakemake.log[0])
 with atomic_output(Path(snakemake.output.manifest)) as tmp:
     record = manifest(dict(snakemake.params.config), Path(snakemake.params.repo))
     record["input_checksums"] = input_checksums([Path(p) for p in snakemake.input.external])
+    record["hull"] = json.loads(Path(snakemake.input.hull).read_text())
     tmp.write_text(json.dumps(record, indent=2))
 root = Path(snakemake.params.benchmarks)
 table = benchmark_table(list(root.rglob("*.tsv")), root)

@@ -13,5 +13,7 @@ chosen = select_files(
     Path(snakemake.output.metastable),
     Path(snakemake.output.summary),
     Path(snakemake.output.figure),
+    out_flagged=Path(snakemake.output.flagged),
+    keep_flagged=snakemake.params.keep_flagged,
 )
 logging.info("%d structures at E_hull <= %s", len(chosen), snakemake.params.ehull_max)

@@ -149,6 +149,8 @@ WORKFLOW_KEYS = {
         "--min-sites": "prescreen.min_sites",
         "--max-sites": "prescreen.max_sites",
         "--ehull-max": "prescreen.ehull_max",
+        "--max-below-hull": "prescreen.max_below_hull",
+        "--keep-flagged": "prescreen.keep_flagged",
     },
     "prescreen validate": {
         "--validation-size": "prescreen.validation_size",

@@ -39,6 +39,11 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
         help="reference fingerprint cache (default: $XTALGEN_CACHE/fingerprints, else ~/.cache/xtalgen/...)",
     )
     parser.add_argument("--workers", type=int, help="worker processes (default: the cores of this job)")
+    parser.add_argument(
+        "--keep-flagged",
+        action="store_true",
+        help="count flagged prescreen rows (no reference compound, far below the hull) as stable",
+    )
 
 
 def _run_evaluate_metrics(args: argparse.Namespace) -> int:
@@ -57,6 +62,7 @@ def _run_evaluate_metrics(args: argparse.Namespace) -> int:
         dft=args.dft,
         cache_dir=args.cache_dir or default_cache_dir() / "fingerprints",
         workers=args.workers,
+        keep_flagged=args.keep_flagged,
     )
     shown = ("n_samples", "structural_validity", "compositional_validity", "coverage_recall", "novelty")
     print(", ".join(f"{k} {metrics[k]}" for k in shown) + f" -> {args.out}")

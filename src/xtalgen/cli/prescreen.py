@@ -33,7 +33,16 @@ def add_hull(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--elemental-refs", type=Path, help="MP elemental reference entries, with --dataset (default: none)"
     )
-    parser.add_argument("--entries", type=Path, help="JSON(.gz) of MP entries instead (default: none)")
+    parser.add_argument(
+        "--entries",
+        help="JSON(.gz) of MP ComputedStructureEntries instead, a path or a URL downloaded once into "
+        "--cache-dir; GGA and GGA+U entries only are kept, MP2020-corrected (default: none)",
+    )
+    parser.add_argument(
+        "--entries-checksum",
+        help="md5:<hex> or sha256:<hex> a downloaded --entries must match (default: none; "
+        "Matbench Discovery's 2023-02-07 file: md5:76fc748db6b175bb80de4c276d27c235)",
+    )
     parser.add_argument(
         "--mp-api",
         type=Path,
@@ -44,6 +53,9 @@ def add_hull(commands: argparse._SubParsersAction) -> None:
         "--cache-dir", type=Path, help="MP API answer cache (default: $XTALGEN_CACHE, else ~/.cache/xtalgen)"
     )
     parser.add_argument("--out", type=Path, required=True, help="hull file (.json.gz)")
+    parser.add_argument(
+        "--info", type=Path, help="JSON naming the hull: reference, sources, entries, SHA-256 (default: none)"
+    )
 
 
 def _potential_options(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +77,9 @@ def add_prescreen(commands: argparse._SubParsersAction) -> None:
         _run_prescreen,
         "relax structures with M3GNet and rate them against the hull",
         "Pre-filter, relax, MP2020-correct and rate every structure; writes OUT, OUT's "
-        ".metastable.csv and a journal (OUT.journal.jsonl) that a rerun resumes from. Check the "
-        "potential first with `xtalgen prescreen validate`.",
+        ".metastable.csv and .flagged.csv, and a journal of relaxations (OUT.journal.jsonl) that a "
+        "rerun resumes from, with the same or another --hull. Check the potential first with "
+        "`xtalgen prescreen validate`.",
     )
     run.add_argument(
         "--structures", type=Path, required=True, help="CSV with a cif column, a CIF folder, or extxyz"
@@ -82,6 +95,17 @@ def add_prescreen(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--steps", type=int, default=500, help="FIRE step limit")
     run.add_argument("--max-seconds", type=float, default=300.0, help="wall-time limit per structure (s)")
     run.add_argument("--ehull-max", type=float, default=0.1, help="metastable threshold (eV/atom)")
+    run.add_argument(
+        "--max-below-hull",
+        type=float,
+        default=0.2,
+        help="flag E_hull below minus this (eV/atom) as far_below_hull",
+    )
+    run.add_argument(
+        "--keep-flagged",
+        action="store_true",
+        help="keep flagged structures in the metastable selection",
+    )
     _potential_options(run)
 
     check = add_command(
@@ -104,15 +128,21 @@ def add_prescreen(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_hull_build(args: argparse.Namespace) -> int:
+    from xtalgen.dataset.sources import resolve_file  # noqa: PLC0415
     from xtalgen.prescreen.stage import build_hull_file  # noqa: PLC0415
 
+    entries = None
+    if args.entries is not None:
+        entries = resolve_file(args.entries, "--entries", args.cache_dir, args.entries_checksum)
     n = build_hull_file(
         args.out,
         dataset=args.dataset,
         elemental_refs=args.elemental_refs,
-        entries=args.entries,
+        entries=entries,
         mp_api_structures=args.mp_api,
         mp_api_cache=args.cache_dir,
+        info=args.info,
+        source=args.entries,
     )
     print(f"hull of {n} entries -> {args.out}")
     return 0
@@ -120,7 +150,14 @@ def _run_hull_build(args: argparse.Namespace) -> int:
 
 def _run_prescreen(args: argparse.Namespace) -> int:
     from xtalgen.prescreen.relax import RelaxSettings  # noqa: PLC0415
-    from xtalgen.prescreen.shard import PrescreenSettings, prescreen, select_metastable  # noqa: PLC0415
+    from xtalgen.prescreen.shard import (  # noqa: PLC0415
+        PrescreenSettings,
+        RatingSettings,
+        is_flagged,
+        prescreen,
+        select_metastable,
+    )
+    from xtalgen.prescreen.stage import flagged_path  # noqa: PLC0415
     from xtalgen.structures_io import read_structures  # noqa: PLC0415
 
     settings = PrescreenSettings(
@@ -134,11 +171,18 @@ def _run_prescreen(args: argparse.Namespace) -> int:
     )
     journal = args.out.with_name(args.out.name + ".journal.jsonl")
     structures = read_structures(args.structures)[: args.max_structures]
-    table = prescreen(structures, args.hull, args.out, journal, settings)
-    chosen = select_metastable(table, args.ehull_max)
+    rating = RatingSettings(max_below_hull=args.max_below_hull)
+    table = prescreen(structures, args.hull, args.out, journal, settings, rating=rating)
+    chosen = select_metastable(table, args.ehull_max, keep_flagged=args.keep_flagged)
     chosen.to_csv(args.out.with_name(args.out.stem + ".metastable.csv"), index=False)
+    flagged = table[(table["status"] == "ok") & is_flagged(table)]
+    flagged.to_csv(flagged_path(args.out), index=False)
     counts = table["status"].value_counts().to_dict()
-    print(f"{len(table)} structures {counts}; {len(chosen)} with E_hull <= {args.ehull_max}")
+    flags = flagged["flag"].value_counts().to_dict()
+    print(
+        f"{len(table)} structures {counts}; {len(flagged)} flagged {flags}; "
+        f"{len(chosen)} with E_hull <= {args.ehull_max}"
+    )
     return 0
 
 

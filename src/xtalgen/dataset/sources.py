@@ -54,11 +54,7 @@ def offline() -> bool:
 
 def sha256sum(path: Path) -> str:
     """Hex SHA-256 of a file, read in blocks so large CSVs do not sit in memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def find_split_file(folder: Path, split: str) -> Path:
@@ -83,6 +79,7 @@ def fetch(
     *,
     timeout: float = 30.0,
     hint: str = _DATASET_HINT,
+    checksum_key: str = "data.sha256",
 ) -> Path:
     """Download ``url`` into ``cache_dir`` once, verify it, and return the cached path.
 
@@ -91,7 +88,7 @@ def fetch(
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / url.rstrip("/").rsplit("/", 1)[-1]
-    if target.is_file() and (sha256 is None or sha256sum(target) == sha256):
+    if target.is_file() and (sha256 is None or _matches(target, sha256)):
         return target
     if offline():
         raise DatasetUnavailableError(
@@ -102,12 +99,13 @@ def fetch(
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             shutil.copyfileobj(resp, out)
-        got = sha256sum(tmp)
-        if sha256 is not None and got != sha256:
+        if sha256 is not None and not _matches(tmp, sha256):
+            algorithm, expected = _checksum(sha256)
+            got = file_digest(tmp, algorithm)
             raise DatasetUnavailableError(
-                f"{url} downloaded with sha256 {got}, expected {sha256}. The file at the URL "
-                "changed or the download was corrupted: check the URL, or set the split's "
-                "checksum under data.sha256 to the new value once you trust it"
+                f"{url} downloaded with {algorithm} {got}, expected {expected}. The file at the URL "
+                "changed or the download was corrupted: check the URL, or set the checksum under "
+                f"{checksum_key} to the new value once you trust it"
             )
         tmp.replace(target)
     except (urllib.error.URLError, OSError, ValueError) as err:
@@ -119,11 +117,40 @@ def fetch(
     return target
 
 
-def resolve_file(location: str, key: str, cache_dir: Path | None = None) -> Path:
-    """A local file, or a URL fetched once into the cache; ``key`` names the setting in errors."""
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file, read in blocks."""
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksum(spec: str) -> tuple[str, str]:
+    """("md5", hex) from "md5:<hex>"; ("sha256", hex) from "sha256:<hex>" or a bare hex digest."""
+    algorithm, sep, value = spec.partition(":")
+    return (algorithm.lower(), value.lower()) if sep else ("sha256", spec.lower())
+
+
+def _matches(path: Path, spec: str) -> bool:
+    algorithm, expected = _checksum(spec)
+    return file_digest(path, algorithm) == expected
+
+
+def resolve_file(location: str, key: str, cache_dir: Path | None = None, checksum: str | None = None) -> Path:
+    """A local file, or a URL fetched once into the cache and checked; ``key`` names the setting.
+
+    ``checksum`` is a SHA-256 hex digest, or ``md5:<hex>`` / ``sha256:<hex>``.
+    """
     if location.startswith(("http://", "https://")):
         hint = f"set {key} to a local copy of the file"
-        return fetch(location, cache_dir or default_cache_dir(), None, hint=hint)
+        return fetch(
+            location,
+            cache_dir or default_cache_dir(),
+            checksum,
+            hint=hint,
+            checksum_key=f"{key}-checksum" if key.startswith("--") else f"{key}_checksum",
+        )
     path = Path(os.path.expandvars(location)).expanduser()
     if not path.is_file():
         raise DatasetUnavailableError(f"{key}: {path} is not a file; give a path or a URL")

@@ -122,9 +122,15 @@ def dft_entry(output: dict[str, Any], candidate_id: str) -> ComputedStructureEnt
         warnings.simplefilter("ignore")
         processed = MaterialsProject2020Compatibility(check_potcar=checked).process_entry(entry)
     if processed is None:
+        run_type = entry.parameters.get("run_type")
+        hint = (
+            ": r2SCAN runs cannot be rated on the GGA/GGA+U hull; run MPGGADoubleRelaxStaticMaker"
+            if "SCAN" in str(run_type).upper()
+            else ""
+        )
         raise ValueError(
             f"{candidate_id}: MaterialsProject2020Compatibility rejects this calculation "
-            f"(run type {entry.parameters.get('run_type')}, U {entry.parameters.get('hubbards')})"
+            f"(run type {run_type}, U {entry.parameters.get('hubbards')}){hint}"
         )
     processed.data["potcar_checked"] = checked
     return processed

@@ -82,6 +82,7 @@ def evaluate(
     cache_dir: Path | None = None,
     reference: Path | None = None,
     workers: int | None = None,
+    keep_flagged: bool = False,
 ) -> dict[str, Any]:
     """Every metric of the paper's Table 1 that the inputs allow, plus validity reasons.
 
@@ -131,7 +132,7 @@ def evaluate(
         "novelty": float(novel.mean()) if len(novel) else None,
         "uniqueness": float(unique.mean()) if len(unique) else None,
     }
-    metrics |= _stability(samples, valid, novel & unique, prescreen)
+    metrics |= _stability(samples, valid, novel & unique, prescreen, keep_flagged=keep_flagged)
     metrics |= _dft_stability(samples, dft)
     metrics |= conditional_accuracy([s for s in samples if s.task == "conditional"])
     infill = [i for i, s in enumerate(samples) if s.task == "infill"]
@@ -142,13 +143,24 @@ def evaluate(
 
 
 def _stability(
-    samples: list[Sample], valid: np.ndarray, unique_novel: np.ndarray, prescreen: Path | None
+    samples: list[Sample],
+    valid: np.ndarray,
+    unique_novel: np.ndarray,
+    prescreen: Path | None,
+    *,
+    keep_flagged: bool = False,
 ) -> dict[str, Any]:
-    """M3GNet metastable rate (the paper: E_hull < 0.1 over all samples) and S.U.N. (MatterGen)."""
+    """M3GNet metastable rate (the paper: E_hull < 0.1 over all samples) and S.U.N. (MatterGen).
+
+    A flagged E_hull (no reference compound in the system, or far below the hull) is no distance to
+    the hull, so it never counts as stable unless ``keep_flagged``.
+    """
     out: dict[str, Any] = {"m3gnet_metastable_rate": None, "sun_rate": None}
     if prescreen is None:
         return out
     table = pd.read_csv(prescreen, keep_default_na=False, na_values=[""])
+    if not keep_flagged and "flag" in table.columns:
+        table.loc[table["flag"].fillna("").astype(str) != "", "e_above_hull"] = np.nan
     ehull = dict(zip(table["id"].astype(str), table["e_above_hull"], strict=True))
     values = np.array([ehull.get(s.id, np.nan) for s in samples], dtype=float)
     n = len(samples)
@@ -199,6 +211,7 @@ def evaluate_files(
     cache_dir: Path | None = None,
     reference: Path | None = None,
     workers: int | None = None,
+    keep_flagged: bool = False,
 ) -> dict[str, Any]:
     """Read, evaluate, and write the metrics JSON."""
     metrics = evaluate(
@@ -210,6 +223,7 @@ def evaluate_files(
         cache_dir=cache_dir,
         reference=reference,
         workers=workers,
+        keep_flagged=keep_flagged,
     )
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")

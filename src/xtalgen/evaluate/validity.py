@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING
 
-from xtalgen.prescreen.prefilter import prefilter_reason
+from xtalgen.prescreen.prefilter import cdvae_reason
 
 if TYPE_CHECKING:
     from pymatgen.core import Composition, Structure
@@ -15,7 +15,7 @@ __all__ = ["composition_valid", "structure_valid"]
 
 def structure_valid(structure: Structure) -> bool:
     """CDVAE structural validity: every interatomic distance >= 0.5 Å and volume >= 0.1 Å^3."""
-    return prefilter_reason(structure, min_sites=1) is None
+    return cdvae_reason(structure) is None
 
 
 def composition_valid(composition: Composition) -> bool:

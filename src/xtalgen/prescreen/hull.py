@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "HullCoverage",
     "HullError",
     "dataset_entries",
     "e_above_hull",
     "elemental_references",
     "load_entries",
     "load_hull",
+    "mp_gga_entries",
     "save_hull",
 ]
 
@@ -38,7 +40,10 @@ class HullError(ValueError):
 
 
 def _read_json(path: Path) -> object:
-    opener = gzip.open if path.suffix == ".gz" else open
+    # By content, not by name: a file cached from a URL such as figshare's /files/<n> has no suffix.
+    with path.open("rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
     try:
         with opener(path, "rt") as handle:
             return json.load(handle, cls=MontyDecoder)
@@ -57,13 +62,17 @@ def elemental_references(path: Path) -> dict[str, ComputedEntry]:
 def dataset_entries(
     tables: Iterable[pd.DataFrame], references: dict[str, ComputedEntry]
 ) -> list[ComputedEntry]:
-    """One entry per dataset row (columns id, formula, formation_energy_per_atom) plus the elements."""
+    """One entry per dataset material (columns id, formula, formation_energy_per_atom) plus the elements."""
     mu = {el: entry.energy_per_atom for el, entry in references.items()}
     entries = list(references.values())
+    seen: set[str] = set()  # the same material listed by two sources (pilot and binary files) once
     for table in tables:
         for row_id, formula, e_form in zip(
             table["id"], table["formula"], table["formation_energy_per_atom"], strict=True
         ):
+            if str(row_id) in seen:
+                continue
+            seen.add(str(row_id))
             composition = Composition(formula)
             missing = [el.symbol for el in composition.elements if el.symbol not in mu]
             if missing:
@@ -81,6 +90,17 @@ def load_entries(path: Path) -> list[ComputedEntry]:
     if not isinstance(data, list) or not all(isinstance(e, ComputedEntry) for e in data):
         raise HullError(f"{path}: expected a JSON list of pymatgen ComputedEntry objects")
     return data
+
+
+def mp_gga_entries(entries: list[ComputedEntry]) -> list[ComputedEntry]:
+    """GGA and GGA+U entries only, MP2020-corrected, as the paper's code builds MP's hull.
+
+    An r2SCAN entry or one of unknown run type would put a second energy scale into the hull.
+    """
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility  # noqa: PLC0415
+
+    gga = [e for e in entries if e.parameters.get("run_type") in {"GGA", "GGA+U"}]
+    return MaterialsProject2020Compatibility().process_entries(gga, clean=True, verbose=False)
 
 
 def save_hull(entries: list[ComputedEntry], path: Path) -> PatchedPhaseDiagram:
@@ -105,3 +125,23 @@ def e_above_hull(hull: PatchedPhaseDiagram, entry: ComputedEntry) -> float:
     if missing:
         raise HullError(f"the hull has no {', '.join(missing)}: cannot rate {entry.reduced_formula}")
     return float(hull.get_e_above_hull(entry, allow_negative=True))
+
+
+class HullCoverage:
+    """How many reference compounds a hull holds in a structure's chemical system.
+
+    A hull with no compound in a chemical system rates a structure against its elements only: the
+    "E_hull" is then a formation energy, not a distance to the hull.
+    """
+
+    def __init__(self, hull: PatchedPhaseDiagram) -> None:
+        self._systems = [
+            frozenset(el.symbol for el in entry.composition.elements)
+            for entry in hull.all_entries
+            if len(entry.composition.elements) >= 2
+        ]
+
+    def compounds(self, composition: Composition) -> int:
+        """Reference entries of two or more elements, all of them among ``composition``'s."""
+        elements = {el.symbol for el in composition.elements}
+        return sum(1 for system in self._systems if system <= elements)

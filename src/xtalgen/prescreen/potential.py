@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import warnings
@@ -16,7 +17,13 @@ if TYPE_CHECKING:
 
     from xtalgen.prescreen.m3gnet_compat import Aggregation
 
-__all__ = ["DEFAULT_MODEL", "LoadedPotential", "PotentialUnavailableError", "load_potential"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "LoadedPotential",
+    "PotentialUnavailableError",
+    "load_potential",
+    "weights_sha256",
+]
 
 DEFAULT_MODEL = "M3GNet-MP-2021.2.8-PES"
 log = logging.getLogger(__name__)
@@ -33,6 +40,21 @@ class LoadedPotential:
     potential: Potential
     source: str
     aggregation: str
+
+
+def weights_sha256(model: str | Path) -> str:
+    """SHA-256 over the files of a model folder, so results follow the weights, not the folder's name.
+
+    A model given by name (fetched by matgl) is identified by that name.
+    """
+    folder = Path(str(model)).expanduser()
+    if not folder.is_dir():
+        return f"name:{model}"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def load_potential(model: str | Path, aggregation: Aggregation = "auto") -> LoadedPotential:

@@ -1,9 +1,10 @@
-"""The prescreen of one shard: pre-filter, relax, correct, rate against the hull; resumable.
+"""The prescreen of one shard: pre-filter and relax (resumable), then rate against the hull.
 
-Each result is appended to a JSON-lines journal as soon as it exists, so a shard killed by a crash or
-a wall-time limit resumes where it stopped: ids already in the journal are never recomputed. Each
-record carries a key of its input structure and settings, so a changed structure or setting is
-computed afresh instead of being served from a stale journal.
+Relaxation is the expensive half. Each relaxation is appended to a JSON-lines journal as soon as it
+exists, keyed on the structure, the SHA-256 of the potential's weights and the relaxation settings,
+so a shard killed by a crash or a wall-time limit resumes where it stopped, and a changed structure,
+model or setting is relaxed afresh. Rating is cheap and always done anew from the relaxed energies:
+a different hull re-rates every structure without relaxing any of them again.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pymatgen.core import Structure
 
 from xtalgen.io import atomic_output, job_cores
 from xtalgen.prescreen.energies import CompatibilityError, corrected_entry
-from xtalgen.prescreen.hull import HullError, e_above_hull, load_hull
+from xtalgen.prescreen.hull import HullCoverage, HullError, e_above_hull, load_hull
 from xtalgen.prescreen.prefilter import prefilter_reason
 from xtalgen.prescreen.relax import RelaxationAbortedError, RelaxSettings, relax
 
@@ -30,15 +31,42 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
+    from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram
+
     from xtalgen.structures_io import StructureInput
 
-__all__ = ["RESULT_COLUMNS", "PrescreenSettings", "prescreen", "select_metastable"]
+__all__ = [
+    "FLAGS",
+    "RELAX_COLUMNS",
+    "RESULT_COLUMNS",
+    "PrescreenSettings",
+    "RatingSettings",
+    "is_flagged",
+    "prescreen",
+    "rate",
+    "relax_structures",
+    "select_metastable",
+]
 
+# What a relaxation leaves, independent of any hull.
+RELAX_COLUMNS = [
+    "id",
+    "formula",
+    "status",
+    "reason",
+    "n_steps",
+    "converged",
+    "energy_per_atom",
+    "seconds",
+    "cif_relaxed",
+]
 RESULT_COLUMNS = [
     "id",
     "formula",
     "status",
     "reason",
+    "flag",
+    "hull_compounds",
     "n_steps",
     "converged",
     "energy_per_atom",
@@ -48,6 +76,8 @@ RESULT_COLUMNS = [
     "seconds",
     "cif_relaxed",
 ]
+# Why a rated E_hull is not to be trusted as a distance to the hull.
+FLAGS = ("no_reference_compounds", "far_below_hull")
 log = logging.getLogger(__name__)
 
 
@@ -74,10 +104,19 @@ class PrescreenSettings:
         own = ("model", "aggregation", "min_sites", "max_sites", "workers")
         return cls(relax=relax, threads=threads, **{k: values[k] for k in own if k in values})
 
-    def key(self, cif: str) -> str:
-        """What a journal record must match to be reused for this structure."""
-        text = repr((cif, self.model, self.aggregation, self.relax, self.min_sites, self.max_sites))
+    def key(self, cif: str, weights: str) -> str:
+        """What a journal record must match to be reused: structure, weights and settings."""
+        text = repr((cif, weights, self.aggregation, self.relax, self.min_sites, self.max_sites))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RatingSettings:
+    """When a rated E_hull is flagged instead of trusted."""
+
+    # MP-20 ground states relaxed with the gated M3GNet sit within a few hundredths of an eV/atom of
+    # the hull; far below it, the potential or the hull is wrong, not the crystal a discovery.
+    max_below_hull: float = 0.2
 
 
 _POTENTIAL: Any = None
@@ -113,6 +152,9 @@ def _relax_one(job: tuple[str, str, str, RelaxSettings]) -> dict[str, Any]:
             "status": "failed",
             "reason": f"relaxation error: {type(err).__name__}: {err}",
         }
+    reason = prefilter_reason(result.structure, min_sites=1)
+    if reason:
+        return out | {"status": "failed", "reason": f"relaxed structure: {reason}", "n_steps": result.n_steps}
     return out | {
         "status": "relaxed",
         "n_steps": result.n_steps,
@@ -123,8 +165,27 @@ def _relax_one(job: tuple[str, str, str, RelaxSettings]) -> dict[str, Any]:
     }
 
 
-def _rate(record: dict[str, Any], hull: Any) -> dict[str, Any]:
-    """Add MP2020 correction, formation energy and E_hull to a relaxed record."""
+def _flag(ehull: float, compounds: int, settings: RatingSettings) -> tuple[str, str]:
+    """The flag of a rated structure and the reason in words; ("", "") when E_hull can be trusted."""
+    if compounds == 0:
+        return (
+            "no_reference_compounds",
+            "the hull holds no compound of this chemical system: E_hull is only a formation energy "
+            "against the elements",
+        )
+    if ehull < -settings.max_below_hull:
+        return (
+            "far_below_hull",
+            f"E_hull {ehull:.3f} eV/atom is more than {settings.max_below_hull} below the hull: "
+            "the potential or the hull is wrong here",
+        )
+    return "", ""
+
+
+def _rate(
+    record: dict[str, Any], hull: PatchedPhaseDiagram, coverage: HullCoverage, settings: RatingSettings
+) -> dict[str, Any]:
+    """Add MP2020 correction, formation energy, E_hull, hull coverage and flag to a relaxed record."""
     structure = Structure.from_str(record["cif_relaxed"], fmt="cif")
     energy = record["energy_per_atom"] * len(structure)
     try:
@@ -133,13 +194,30 @@ def _rate(record: dict[str, Any], hull: Any) -> dict[str, Any]:
         e_form = float(hull.get_form_energy_per_atom(entry))
     except (CompatibilityError, HullError, ValueError) as err:
         return record | {"status": "unrated", "reason": str(err)}
+    compounds = coverage.compounds(structure.composition)
+    flag, reason = _flag(ehull, compounds, settings)
     return record | {
         "status": "ok",
-        "reason": "",
+        "reason": reason,
+        "flag": flag,
+        "hull_compounds": compounds,
         "correction_per_atom": entry.correction_per_atom,
         "e_form_per_atom": e_form,
         "e_above_hull": ehull,
     }
+
+
+def rate(
+    relaxed: pd.DataFrame, hull: PatchedPhaseDiagram, settings: RatingSettings | None = None
+) -> pd.DataFrame:
+    """Results of relaxation records rated on ``hull``; records that did not relax pass through."""
+    settings = settings or RatingSettings()
+    coverage = HullCoverage(hull)
+    rows = []
+    for row in relaxed.to_dict("records"):
+        record = {k: v for k, v in row.items() if not (isinstance(v, float) and pd.isna(v))}
+        rows.append(_rate(record, hull, coverage, settings) if record["status"] == "relaxed" else record)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
 def _read_journal(path: Path) -> dict[str, dict[str, Any]]:
@@ -193,23 +271,26 @@ def _pooled(pool: ProcessPoolExecutor, jobs: list) -> Iterable:
         yield from pool.map(_relax_one, jobs)
 
 
-def prescreen(
+def relax_structures(
     inputs: list[StructureInput],
-    hull_path: Path,
-    out_csv: Path,
     journal_path: Path,
     settings: PrescreenSettings,
+    out_csv: Path | None = None,
 ) -> pd.DataFrame:
-    """Prescreen ``inputs``; results go to the journal as they come, then to ``out_csv``."""
+    """Pre-filter and relax ``inputs``, resuming from and appending to the journal."""
+    from xtalgen.prescreen.potential import weights_sha256  # noqa: PLC0415
+
+    weights = weights_sha256(settings.model)
     done = _read_journal(journal_path)
-    log.info("%d of %d structures already in %s", len(done), len(inputs), journal_path)
     journal = _Journal(journal_path)
+    reused = 0
     try:
         jobs = []
         for structure_id, structure, unreadable in inputs:
             cif = structure.to(fmt="cif") if structure is not None else ""
-            key = settings.key(cif or str(unreadable))
+            key = settings.key(cif or str(unreadable), weights)
             if done.get(structure_id, {}).get("key") == key:
+                reused += 1
                 continue
             reason = unreadable or prefilter_reason(
                 structure, min_sites=settings.min_sites, max_sites=settings.max_sites
@@ -222,23 +303,51 @@ def prescreen(
                 done[structure_id] = record
                 continue
             jobs.append((structure_id, key, cif, settings.relax))
-        if jobs:
-            hull = load_hull(hull_path)
-            for record in _relaxed(jobs, settings):
-                rated = _rate(record, hull) if record["status"] == "relaxed" else record
-                journal.write(rated)
-                done[rated["id"]] = rated
+        log.info(
+            "%d of %d structures already in %s; %d to relax", reused, len(inputs), journal_path, len(jobs)
+        )
+        for record in _relaxed(jobs, settings):
+            journal.write(record)
+            done[record["id"]] = record
     finally:
         journal.close()
     order = [structure_id for structure_id, _, _ in inputs]
-    table = pd.DataFrame([done[i] for i in order if i in done], columns=RESULT_COLUMNS)
+    table = pd.DataFrame([done[i] for i in order if i in done], columns=RELAX_COLUMNS)
+    if out_csv is not None:
+        with atomic_output(out_csv) as tmp:
+            table.to_csv(tmp, index=False)
+    return table
+
+
+def prescreen(
+    inputs: list[StructureInput],
+    hull_path: Path,
+    out_csv: Path,
+    journal_path: Path,
+    settings: PrescreenSettings,
+    *,
+    rating: RatingSettings | None = None,
+) -> pd.DataFrame:
+    """Relax ``inputs`` (journaled, resumable), then rate them all on the hull and write ``out_csv``."""
+    hull = load_hull(hull_path)  # before any relaxation: a bad hull file fails at once
+    table = rate(relax_structures(inputs, journal_path, settings), hull, rating)
     with atomic_output(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table
 
 
-def select_metastable(results: pd.DataFrame, ehull_max: float) -> pd.DataFrame:
-    """Rated structures with E_hull at or below ``ehull_max`` (eV/atom), most stable first."""
-    rated = results[results["status"] == "ok"]
+def is_flagged(results: pd.DataFrame) -> pd.Series:
+    """Rows whose E_hull carries a flag (see ``FLAGS``)."""
+    if "flag" not in results.columns:
+        return pd.Series(False, index=results.index)
+    return results["flag"].fillna("").astype(str) != ""
+
+
+def select_metastable(results: pd.DataFrame, ehull_max: float, *, keep_flagged: bool = False) -> pd.DataFrame:
+    """Rated structures with E_hull at or below ``ehull_max`` (eV/atom), most stable first.
+
+    Flagged structures stay out unless ``keep_flagged``: their E_hull is not a distance to the hull.
+    """
+    rated = results[(results["status"] == "ok") & (keep_flagged | ~is_flagged(results))]
     chosen = rated[rated["e_above_hull"] <= ehull_max]
     return chosen.sort_values("e_above_hull").reset_index(drop=True)

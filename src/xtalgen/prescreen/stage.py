@@ -11,7 +11,13 @@ from xtalgen.dataset.mp20 import PROPERTY_COLUMNS, REQUIRED_COLUMNS, read_table
 from xtalgen.dataset.sources import find_split_file
 from xtalgen.io import atomic_output
 from xtalgen.prescreen.gate import check_accuracy, measure_errors, plot_errors
-from xtalgen.prescreen.hull import dataset_entries, elemental_references, load_entries, save_hull
+from xtalgen.prescreen.hull import (
+    dataset_entries,
+    elemental_references,
+    load_entries,
+    mp_gga_entries,
+    save_hull,
+)
 from xtalgen.prescreen.potential import load_potential
 
 if TYPE_CHECKING:
@@ -20,7 +26,8 @@ if TYPE_CHECKING:
 __all__ = [
     "build_hull_file",
     "dataset_tables",
-    "gather_results",
+    "flagged_path",
+    "rate_files",
     "select_files",
     "split_structures",
     "validate_potential_files",
@@ -54,24 +61,42 @@ def build_hull_file(
     entries: Path | None = None,
     mp_api_structures: Path | None = None,
     mp_api_cache: Path | None = None,
+    info: Path | None = None,
+    source: str | None = None,
 ) -> int:
-    """Build and save the hull from the dataset's phases, a file of MP entries, or the MP API."""
+    """Build and save the hull from the dataset's phases, a file of MP entries, or the MP API.
+
+    ``info`` receives what names the hull for the manifest and the report: its reference, sources,
+    entry count and the SHA-256 of the saved file.
+    """
     if entries is not None:
-        hull_entries = load_entries(entries)
+        reference, sources = "entries", [source or str(entries)]
+        hull_entries = mp_gga_entries(load_entries(entries))
+        if not hull_entries:
+            raise ValueError(f"{source or entries}: no GGA or GGA+U entries to build a hull from")
     elif mp_api_structures is not None:
         from xtalgen.dataset.sources import default_cache_dir  # noqa: PLC0415
         from xtalgen.prescreen.hull_mp_api import mp_api_entries  # noqa: PLC0415
         from xtalgen.structures_io import read_structures  # noqa: PLC0415
 
+        reference, sources = "mp_api", ["Materials Project API (GGA_GGA+U)"]
         compositions = [s.composition for _, s, _ in read_structures(mp_api_structures) if s is not None]
         hull_entries = mp_api_entries(compositions, mp_api_cache or default_cache_dir() / "mp_api")
     else:
         if not dataset or elemental_refs is None:
             raise ValueError("the dataset hull needs --dataset and --elemental-refs")
+        reference, sources = "dataset", [str(p) for p in dataset]
         references = elemental_references(elemental_refs)
         hull_entries = dataset_entries(dataset_tables(dataset), references)
     with atomic_output(out) as tmp:
         save_hull(hull_entries, tmp)
+    if info is not None:
+        from xtalgen.dataset.sources import sha256sum  # noqa: PLC0415
+
+        record = {"reference": reference, "sources": sources, "entries": len(hull_entries)}
+        record["sha256"] = sha256sum(out)
+        with atomic_output(info) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
     return len(hull_entries)
 
 
@@ -124,32 +149,52 @@ def split_structures(source: Path, shards: list[Path], max_structures: int | Non
     return len(table)
 
 
-def gather_results(shards: list[Path], out: Path) -> pd.DataFrame:
-    """One results table from the shards' tables."""
-    from xtalgen.prescreen.shard import RESULT_COLUMNS  # noqa: PLC0415
+def rate_files(relaxed: list[Path], hull: Path, out: Path, max_below_hull: float = 0.2) -> pd.DataFrame:
+    """One results table: the shards' relaxations, each rated on ``hull`` with its coverage and flag."""
+    from xtalgen.prescreen.hull import load_hull  # noqa: PLC0415
+    from xtalgen.prescreen.shard import RELAX_COLUMNS, RatingSettings, rate  # noqa: PLC0415
 
-    tables = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in shards]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
+    tables = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in relaxed]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RELAX_COLUMNS)
+    results = rate(table, load_hull(hull), RatingSettings(max_below_hull=max_below_hull))
     with atomic_output(out) as tmp:
-        table.to_csv(tmp, index=False)
-    return table
+        results.to_csv(tmp, index=False)
+    return results
+
+
+def flagged_path(results_csv: Path) -> Path:
+    """Where the flagged rows of a results table go: ``<name>.flagged.csv`` beside it."""
+    return results_csv.with_name(results_csv.stem + ".flagged.csv")
 
 
 def select_files(
-    results: Path, ehull_max: float, out_csv: Path, out_summary: Path, out_png: Path | None = None
+    results: Path,
+    ehull_max: float,
+    out_csv: Path,
+    out_summary: Path,
+    out_png: Path | None = None,
+    *,
+    out_flagged: Path | None = None,
+    keep_flagged: bool = False,
 ) -> pd.DataFrame:
-    """The metastable set at ``ehull_max``, a summary of every status, and the E_hull histogram."""
-    from xtalgen.prescreen.shard import select_metastable  # noqa: PLC0415
+    """The metastable set at ``ehull_max``, the flagged rows, a summary, and the E_hull histogram."""
+    from xtalgen.prescreen.shard import is_flagged, select_metastable  # noqa: PLC0415
 
     table = pd.read_csv(results, keep_default_na=False, na_values=[""])
-    chosen = select_metastable(table, ehull_max)
+    chosen = select_metastable(table, ehull_max, keep_flagged=keep_flagged)
     with atomic_output(out_csv) as tmp:
         chosen.to_csv(tmp, index=False)
+    flagged = table[(table["status"] == "ok") & is_flagged(table)]
+    if out_flagged is not None:
+        with atomic_output(out_flagged) as tmp:
+            flagged.to_csv(tmp, index=False)
     rated = table[table["status"] == "ok"]
     summary = {
         "structures": len(table),
         "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
         "ehull_max": ehull_max,
+        "flagged": {str(k): int(v) for k, v in flagged["flag"].value_counts().items()},
+        "keep_flagged": keep_flagged,
         "metastable": len(chosen),
         "metastable_rate": len(chosen) / len(table) if len(table) else 0.0,
         "median_e_above_hull": float(rated["e_above_hull"].median()) if len(rated) else None,
@@ -158,23 +203,37 @@ def select_files(
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     if out_png is not None:
         with atomic_output(out_png) as tmp:
-            _plot_ehull(rated["e_above_hull"], ehull_max, tmp)
+            _plot_ehull(rated, ehull_max, tmp)
     return chosen
 
 
-def _plot_ehull(values: pd.Series, ehull_max: float, path: Path) -> None:
+def _plot_ehull(rated: pd.DataFrame, ehull_max: float, path: Path) -> None:
     import matplotlib as mpl  # noqa: PLC0415
 
     mpl.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    from xtalgen.prescreen.shard import is_flagged  # noqa: PLC0415
+
+    flagged = is_flagged(rated)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    values = rated["e_above_hull"].clip(-1.0, 1.0)
     if len(values):
-        ax.hist(values.clip(upper=1.0), bins=30, color="tab:blue")
-    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"prescreen.ehull_max = {ehull_max}")
-    ax.set_xlabel("M3GNet E_hull (eV/atom, clipped at 1)")
+        bins = [x / 20 for x in range(-20, 21)]
+        ax.hist(
+            [values[~flagged], values[flagged]],
+            bins=bins,
+            stacked=True,
+            color=["tab:blue", "tab:orange"],
+            label=[f"trusted ({int((~flagged).sum())})", f"flagged ({int(flagged.sum())})"],
+        )
+    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"metastable below {ehull_max}")
+    ax.set_xlabel("M3GNet E_hull (eV/atom, clipped to [-1, 1])")
     ax.set_ylabel("structures")
-    ax.legend()
+    counts = rated.loc[flagged, "flag"].value_counts()
+    detail = ", ".join(f"{n} {name}" for name, n in counts.items()) or "none flagged"
+    ax.set_title(f"{len(rated)} rated structures ({detail})", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left", framealpha=0.9)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)
