@@ -25,11 +25,11 @@ def candidates(tmp_path, pilot_dir):
 
 def _ran(result) -> set[str]:
     text = result.stdout + result.stderr
-    rules = ("prescreen_shard", "build_hull", "validate_potential", "select_metastable", "gather_prescreen")
+    rules = ("prescreen_shard", "build_hull", "validate_potential", "select_metastable", "rate_prescreen")
     return {r for r in rules if f"rule {r}:" in text}
 
 
-def test_prescreen_stage_reruns_only_what_changed(workflow, candidates):
+def test_prescreen_stage_reruns_only_what_changed(workflow, candidates, pilot_dir):
     overrides = {"prescreen": {"structures": str(candidates), "max_structures": None}}
     wf = workflow(overrides)
     wf.run()
@@ -49,12 +49,22 @@ def test_prescreen_stage_reruns_only_what_changed(workflow, candidates):
     assert (out / "model_check.png").stat().st_size > 0
 
     # A new threshold reruns the selection alone, never a relaxation.
-    shard_results = sorted((out / "shards").glob("*.results.csv"))
+    shard_results = sorted((out / "shards").glob("*.relaxed.csv"))
     stamps = [p.stat().st_mtime_ns for p in shard_results]
     strict = workflow({"prescreen": {**overrides["prescreen"], "ehull_max": -1.0}})
     assert _ran(strict.run()) == {"select_metastable"}
     assert [p.stat().st_mtime_ns for p in shard_results] == stamps
     assert json.loads((out / "summary.json").read_text())["metastable"] == 0
+
+    # A changed hull rebuilds it and re-rates every structure; it never relaxes one again.
+    smaller = workflow({**overrides, "hull": {"dataset": [str(pilot_dir)]}})
+    ran = _ran(smaller.run())
+    assert ran == {"build_hull", "rate_prescreen", "select_metastable"}, ran
+    assert [p.stat().st_mtime_ns for p in shard_results] == stamps
+    info = json.loads((out / "hull.json").read_text())
+    assert info["sources"] == [str(pilot_dir)] and info["entries"] < 3_200
+    rated = pd.read_csv(out / "results.csv")
+    assert {"hull_compounds", "flag"} <= set(rated.columns)
 
     # Rerun shards (as after a crash or timeout) are served from their journals, not relaxed again.
     journals = sorted((out / "journal").glob("*.jsonl"))
@@ -72,7 +82,7 @@ def test_inaccurate_potential_stops_the_run_before_relaxing(workflow, candidates
     assert result.returncode != 0
     log = (wf.workdir / "results" / "logs" / "prescreen" / "validate_potential.log").read_text()
     assert "prescreen.max_model_error" in log
-    assert not list((wf.workdir / "results" / "prescreen").glob("shards/*.results.csv"))
+    assert not list((wf.workdir / "results" / "prescreen").glob("shards/*.relaxed.csv"))
 
 
 @pytest.mark.parametrize(
