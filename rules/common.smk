@@ -219,10 +219,10 @@ def hull_inputs(wildcards):
                 "JSON(.gz) file of MP ComputedStructureEntries, a path or a URL"
             )
         if entries.startswith(("http://", "https://")):
-            from xtalgen.dataset.sources import default_cache_dir, offline
+            from xtalgen.dataset.sources import cache_path, default_cache_dir, offline
 
             cache = config_path("hull.cache_dir") or default_cache_dir()
-            if offline() and not (cache / entries.rstrip("/").rsplit("/", 1)[-1]).is_file():
+            if offline() and not cache_path(entries, cache).is_file():
                 raise WorkflowError(
                     f"config key hull.entries: offline (XTALGEN_OFFLINE or HF_HUB_OFFLINE is set) and "
                     f"{entries} is not in the cache {cache}: download it where there is network, or "

@@ -14,6 +14,7 @@ __all__ = [
     "CDVAE_MP20_SHA256",
     "CDVAE_MP20_URL",
     "DatasetUnavailableError",
+    "cache_path",
     "default_cache_dir",
     "fetch",
     "find_split_file",
@@ -72,6 +73,11 @@ def find_split_file(folder: Path, split: str) -> Path:
 _DATASET_HINT = "set data.local_dir (CLI: --dataset) to a folder with the split's CSV"
 
 
+def cache_path(url: str, cache_dir: Path) -> Path:
+    """Where :func:`fetch` keeps the download of ``url``, so a caller can tell whether it is cached."""
+    return cache_dir / url.rstrip("/").rsplit("/", 1)[-1]
+
+
 def fetch(
     url: str,
     cache_dir: Path,
@@ -87,7 +93,7 @@ def fetch(
     it has verified, so an interrupted download never leaves a bad copy behind.
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / url.rstrip("/").rsplit("/", 1)[-1]
+    target = cache_path(url, cache_dir)
     if target.is_file() and (sha256 is None or _matches(target, sha256)):
         return target
     if offline():
