@@ -212,6 +212,7 @@ def _plot_ehull(rated: pd.DataFrame, ehull_max: float, path: Path) -> None:
 
     mpl.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
     from xtalgen.prescreen.shard import is_flagged  # noqa: PLC0415
 
@@ -227,7 +228,8 @@ def _plot_ehull(rated: pd.DataFrame, ehull_max: float, path: Path) -> None:
             color=["tab:blue", "tab:orange"],
             label=[f"trusted ({int((~flagged).sum())})", f"flagged ({int(flagged.sum())})"],
         )
-    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"metastable below {ehull_max}")
+    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"metastable at or below {ehull_max}")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # the axis counts structures
     ax.set_xlabel("M3GNet E_hull (eV/atom, clipped to [-1, 1])")
     ax.set_ylabel("structures")
     counts = rated.loc[flagged, "flag"].value_counts()
