@@ -121,6 +121,16 @@ def test_far_below_the_hull_is_flagged(inputs, full_hull, tmp_path):
     assert _flag(shard.rate(relaxed, hull, RatingSettings())["flag"].iloc[0]) == ""
 
 
+def test_an_element_is_rated_on_its_own_references_unflagged(pilot_hull, tmp_path):
+    """A one-element structure's hull is its elemental references: no compound is needed."""
+    si = Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.47), ["Si"], [[0, 0, 0]])
+    settings = PrescreenSettings(model=str(MODEL), workers=1)
+    table = prescreen([("si", si, None)], pilot_hull, tmp_path / "r.csv", tmp_path / "j.jsonl", settings)
+    assert table.loc[0, "status"] == "ok" and table.loc[0, "hull_compounds"] == 0
+    assert _flag(table.loc[0, "flag"]) == ""
+    assert abs(table.loc[0, "e_above_hull"]) < 0.05
+
+
 def test_degenerate_cell_is_skipped_before_relaxation(pilot_hull, tmp_path):
     skewed = Structure(
         Lattice.from_parameters(4, 4, 4, 90, 90, 179), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]

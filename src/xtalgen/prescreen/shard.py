@@ -165,9 +165,12 @@ def _relax_one(job: tuple[str, str, str, RelaxSettings]) -> dict[str, Any]:
     }
 
 
-def _flag(ehull: float, compounds: int, settings: RatingSettings) -> tuple[str, str]:
-    """The flag of a rated structure and the reason in words; ("", "") when E_hull can be trusted."""
-    if compounds == 0:
+def _flag(ehull: float, compounds: int, n_elements: int, settings: RatingSettings) -> tuple[str, str]:
+    """The flag of a rated structure and the reason in words; ("", "") when E_hull can be trusted.
+
+    An element's hull is its own reference entries, so a one-element structure needs no compound.
+    """
+    if compounds == 0 and n_elements >= 2:
         return (
             "no_reference_compounds",
             "the hull holds no compound of this chemical system: E_hull is only a formation energy "
@@ -195,7 +198,7 @@ def _rate(
     except (CompatibilityError, HullError, ValueError) as err:
         return record | {"status": "unrated", "reason": str(err)}
     compounds = coverage.compounds(structure.composition)
-    flag, reason = _flag(ehull, compounds, settings)
+    flag, reason = _flag(ehull, compounds, len(structure.composition.elements), settings)
     return record | {
         "status": "ok",
         "reason": reason,
