@@ -127,7 +127,8 @@ rule rate_prescreen:
 
 rule select_metastable:
     input:
-        f"{RESULTS}/prescreen/results.csv",
+        results=f"{RESULTS}/prescreen/results.csv",
+        structures=prescreen_structures(),
     output:
         metastable=report(
             f"{RESULTS}/prescreen/metastable.csv",

@@ -1,6 +1,6 @@
 """The library's layout is the DAG: one package per stage, and imports that point one way only.
 
-text <- dataset <- lm; prescreen <- dft; evaluate may use the prescreen's pre-filter. The shared
+text <- dataset <- lm; prescreen <- dft; evaluate may use the prescreen's pre-filter and rates. The shared
 top-level modules import no stage, and no stage imports the CLI.
 """
 
@@ -21,7 +21,7 @@ ALLOWED = {
     "lm": {"text", "dataset"},
     "prescreen": {"text", "dataset"},
     "dft": {"text", "dataset", "prescreen"},
-    "evaluate": {"text", "dataset", "prescreen.prefilter"},
+    "evaluate": {"text", "dataset", "prescreen.prefilter", "prescreen.rates"},
     "shared": set(),
 }
 

@@ -69,7 +69,7 @@ def read_structures(path: Path) -> list[StructureInput]:
 
 
 def cif_table(path: Path) -> pd.DataFrame:
-    """Columns ``id, cif`` with each CIF's text as given, so a bad one is judged (and kept) later."""
+    """Columns ``id, cif`` (and ``task`` when given), each CIF as given, so a bad one is judged later."""
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: give a CSV, a folder of CIFs or extxyz")
     name = path.name.lower()
@@ -85,6 +85,8 @@ def cif_table(path: Path) -> pd.DataFrame:
         id_column = next((c for c in ("id", "material_id") if c in raw.columns), None)
         ids = raw[id_column].astype(str) if id_column else [f"row{i + 1}" for i in range(len(raw))]
         table = pd.DataFrame({"id": list(ids), "cif": raw["cif"].fillna("").astype(str)})
+        if "task" in raw.columns:  # what the sampler was asked for; blank means unconditional
+            table["task"] = raw["task"].fillna("unconditional").astype(str).replace("", "unconditional")
     else:
         rows = [(i, s.to(fmt="cif") if s is not None else "") for i, s, _ in read_structures(path)]
         table = pd.DataFrame(rows, columns=["id", "cif"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,6 +19,7 @@ from xtalgen.prescreen.hull import (
     save_hull,
 )
 from xtalgen.prescreen.potential import load_potential
+from xtalgen.prescreen.rates import DEFINITIONS, stability_rates
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -137,11 +138,18 @@ def validate_potential_files(
 
 
 def split_structures(source: Path, shards: list[Path], max_structures: int | None = None) -> int:
-    """Deal the structures round-robin into shard CSVs (``id, cif``), so shards take equal time."""
+    """Deal the structures round-robin into shard CSVs (``id, cif``), so shards take equal time.
+
+    With ``max_structures`` and a ``task`` column, the tasks take turns, so that a capped run still
+    rates some of every task (unconditional, conditional, infill, the infill baseline).
+    """
     from xtalgen.structures_io import cif_table  # noqa: PLC0415
 
     table = cif_table(source)
     if max_structures is not None:
+        if "task" in table.columns:
+            turn = table.groupby("task", sort=False).cumcount()
+            table = table.assign(_turn=turn).sort_values("_turn", kind="stable").drop(columns="_turn")
         table = table.head(max_structures)
     for index, shard in enumerate(shards):
         with atomic_output(shard) as tmp:
@@ -176,12 +184,18 @@ def select_files(
     *,
     out_flagged: Path | None = None,
     keep_flagged: bool = False,
+    structures: Path | None = None,
 ) -> pd.DataFrame:
-    """The metastable set at ``ehull_max``, the flagged rows, a summary, and the E_hull histogram."""
+    """The metastable set at ``ehull_max``, the flagged rows, a summary, and the E_hull histogram.
+
+    The summary's rates are those of ``evaluate``; given the prescreened ``structures`` with a
+    ``task`` column, it also gives them per task, over every structure of the task handed in.
+    """
     from xtalgen.prescreen.shard import is_flagged, select_metastable  # noqa: PLC0415
 
     table = pd.read_csv(results, keep_default_na=False, na_values=[""])
     chosen = select_metastable(table, ehull_max, keep_flagged=keep_flagged)
+    tasks = _tasks(structures) if structures is not None else None
     with atomic_output(out_csv) as tmp:
         chosen.to_csv(tmp, index=False)
     flagged = table[(table["status"] == "ok") & is_flagged(table)]
@@ -193,18 +207,51 @@ def select_files(
         "structures": len(table),
         "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
         "ehull_max": ehull_max,
+        "selected": len(chosen),
         "flagged": {str(k): int(v) for k, v in flagged["flag"].value_counts().items()},
         "keep_flagged": keep_flagged,
-        "metastable": len(chosen),
-        "metastable_rate": len(chosen) / len(table) if len(table) else 0.0,
+        **_rates(table, len(table), keep_flagged),
         "median_e_above_hull": float(rated["e_above_hull"].median()) if len(rated) else None,
     }
+    if tasks is not None:
+        summary["by_task"] = _rates_by_task(table, tasks, keep_flagged)
+    summary["definitions"] = {
+        "selected": f"rated, unflagged, E_hull <= ehull_max ({ehull_max})"
+    } | DEFINITIONS
     with atomic_output(out_summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     if out_png is not None:
         with atomic_output(out_png) as tmp:
             _plot_ehull(rated, ehull_max, tmp)
     return chosen
+
+
+def _tasks(structures: Path) -> dict[str, str] | None:
+    from xtalgen.structures_io import cif_table  # noqa: PLC0415
+
+    table = cif_table(structures)
+    if "task" not in table.columns:
+        return None
+    return dict(zip(table["id"].astype(str), table["task"].astype(str), strict=True))
+
+
+def _rates(table: pd.DataFrame, n_all: int, keep_flagged: bool) -> dict[str, Any]:
+    from xtalgen.prescreen.shard import is_flagged  # noqa: PLC0415
+
+    ok = table["status"] == "ok"
+    ehull = table["e_above_hull"].where(ok).astype(float).to_numpy()
+    return stability_rates(ehull, is_flagged(table).to_numpy(), n_all, keep_flagged=keep_flagged)
+
+
+def _rates_by_task(table: pd.DataFrame, tasks: dict[str, str], keep_flagged: bool) -> dict[str, Any]:
+    """Per task, over every structure of that task handed to the prescreen (rated or not)."""
+    table_tasks = table["id"].astype(str).map(tasks).fillna("unknown")
+    out = {}
+    for task in sorted(set(tasks.values()) | set(table_tasks)):
+        n_all = sum(1 for t in tasks.values() if t == task)
+        part = table[table_tasks == task]
+        out[task] = {"structures": n_all, **_rates(part, n_all, keep_flagged)}
+    return out
 
 
 def _plot_ehull(rated: pd.DataFrame, ehull_max: float, path: Path) -> None:
