@@ -43,9 +43,28 @@ rule sample_shard:
         "../scripts/sample_shard.py"
 
 
+rule infill_baseline:
+    input:
+        gather.sample(f"{RESULTS}/sample/requests/{{scatteritem}}.jsonl"),
+    output:
+        report(
+            f"{RESULTS}/sample/infill_baseline.csv",
+            category="Sampling",
+            caption="../report/infill_baseline.rst",
+        ),
+    params:
+        seed=config["sample"]["seed"],
+    log:
+        f"{RESULTS}/logs/sample/infill_baseline.log",
+    conda:
+        "../envs/lm.yaml"
+    script:
+        "../scripts/infill_baseline.py"
+
+
 rule gather_samples:
     input:
-        gather.sample(f"{RESULTS}/sample/shards/{{scatteritem}}.csv"),
+        unpack(gather_inputs),
     output:
         samples=f"{RESULTS}/sample/samples.csv",
         structures=f"{RESULTS}/sample/structures.csv",

@@ -31,5 +31,6 @@ n = plan_samples(
     infill=structures,
     infill_per_row=infill["per_row"],
     seed=snakemake.params.seed,
+    swap_table=infill["swap_table"],
 )
 logging.info("%d sample requests over %d shards", n, len(snakemake.output))

@@ -85,6 +85,11 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--infill", type=Path, help="structures CSV (id, cif) to infill (default: none)")
     sample.add_argument("--infill-per-row", type=int, default=1, help="samples per infill structure")
     sample.add_argument("--infill-max-rows", type=int, help="first N infill structures (default: all)")
+    sample.add_argument(
+        "--no-swap-table",
+        action="store_true",
+        help="infill answers any element, not only the masked element's swap table (the paper's)",
+    )
     sample.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
     sample.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling threshold")
     sample.add_argument("--max-new-tokens", type=int, default=500, help="tokens per completion")
@@ -239,6 +244,7 @@ def _run_sample(args: argparse.Namespace) -> int:
             infill=infill,
             infill_per_row=args.infill_per_row,
             seed=args.seed,
+            swap_table=not args.no_swap_table,
         )
         if n == 0:
             raise ValueError("nothing to sample: give --unconditional N, --conditions CSV or --infill CSV")

@@ -89,6 +89,8 @@ class SampleRequest:
     source_id: str | None = None
     source_cif: str | None = None
     masked_element: str | None = None
+    # The answers an infill may give (the paper's constrained infill); None: any allowed element.
+    choices: tuple[str, ...] | None = None
 
 
 def unconditional_requests(n: int, prefix: str = "u") -> list[SampleRequest]:
@@ -122,9 +124,15 @@ def conditional_requests(table: pd.DataFrame, per_row: int, prefix: str = "c") -
 
 
 def infill_requests(
-    structures: pd.DataFrame, per_row: int, seed: int, prefix: str = "i"
+    structures: pd.DataFrame, per_row: int, seed: int, prefix: str = "i", *, swap_table: bool = False
 ) -> list[SampleRequest]:
-    """``per_row`` infill samples per structure (``id, cif``), each masking one of its elements."""
+    """``per_row`` infill samples per structure (``id, cif``), each masking one of its elements.
+
+    With ``swap_table`` (the paper's constrained infill) only elements with a non-empty swap table
+    are masked, and each request carries that table as the answers it allows.
+    """
+    from xtalgen.lm.infill import swap_table as table_of  # noqa: PLC0415
+
     rng = np.random.default_rng(seed)
     requests = []
     for row_id, cif in zip(structures["id"].astype(str), structures["cif"], strict=True):
@@ -134,6 +142,11 @@ def infill_requests(
             continue
         text = encode(structure)
         elements = sorted({el.symbol for el in structure.composition.elements})
+        if swap_table:
+            elements = [el for el in elements if table_of(el)]
+            if not elements:
+                log.warning("infill: no element of %s has a swap table, skipped", row_id)
+                continue
         for k in range(per_row):
             element = str(rng.choice(elements))
             prompt = infill_prompt(mask_element(text, element))
@@ -145,6 +158,7 @@ def infill_requests(
                     source_id=row_id,
                     source_cif=structure.to(fmt="cif"),
                     masked_element=element,
+                    choices=table_of(element) if swap_table else None,
                 )
             )
     return requests
@@ -155,7 +169,8 @@ def _parse(request: SampleRequest, text: str, settings: SampleSettings, allowed:
     if request.task == "infill":
         lines = text.strip().splitlines()
         symbol = lines[0].strip() if lines else ""  # what follows the symbol's line is not read
-        if not Element.is_valid_symbol(symbol) or symbol not in allowed:
+        answers = allowed & frozenset(request.choices) if request.choices else allowed
+        if not Element.is_valid_symbol(symbol) or symbol not in answers:
             return {"status": "rejected", "reason": f"not an allowed element symbol: {symbol[:20]!r}"}
         structure, _ = parse_cif(request.source_cif or "")
         if structure is None:
@@ -173,9 +188,15 @@ def _parse(request: SampleRequest, text: str, settings: SampleSettings, allowed:
 
 
 def _processors(
-    tokenizer: PreTrainedTokenizerBase, vocab_size: int, task: str, settings: SampleSettings
+    tokenizer: PreTrainedTokenizerBase,
+    vocab_size: int,
+    task: str,
+    settings: SampleSettings,
+    choices: tuple[str, ...] | None = None,
 ) -> list:
     elements = settings.elements or DEFAULT_ELEMENTS
+    if choices:
+        elements = tuple(el for el in choices if el in set(elements)) or tuple(choices)
     if settings.constraint == "none":
         return []
     kind = "element" if task == "infill" else "crystal"
@@ -199,6 +220,8 @@ def _generate(
     prompts: list[str],
     task: str,
     settings: SampleSettings,
+    *,
+    choices: tuple[str, ...] | None = None,
 ) -> list[str]:
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     encoded = [bos + tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -220,7 +243,7 @@ def _generate(
             max_new_tokens=_new_tokens(task, settings),
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            logits_processor=_processors(tokenizer, vocab_size, task, settings),
+            logits_processor=_processors(tokenizer, vocab_size, task, settings, choices),
         )
     return tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
 
@@ -238,11 +261,13 @@ def sample(
     pending = list(requests)
     for attempt in range(1, settings.max_attempts + 1):
         failed = []
-        for task in sorted({r.task for r in pending}):
-            todo = [r for r in pending if r.task == task]
+        # One batch shares one task and one set of allowed answers (constrained infill).
+        for task, choices in sorted({(r.task, r.choices or ()) for r in pending}):
+            todo = [r for r in pending if r.task == task and (r.choices or ()) == choices]
             for start in range(0, len(todo), settings.batch_size):
                 batch = todo[start : start + settings.batch_size]
-                texts = _generate(model, tokenizer, [r.prompt for r in batch], task, settings)
+                prompts = [r.prompt for r in batch]
+                texts = _generate(model, tokenizer, prompts, task, settings, choices=choices or None)
                 for request, text in zip(batch, texts, strict=True):
                     row = {
                         "id": request.id,
