@@ -107,13 +107,14 @@ def plan_samples(
     infill: pd.DataFrame | None,
     infill_per_row: int,
     seed: int,
+    swap_table: bool = False,
 ) -> int:
     """Every sample request, dealt round-robin into shard files (JSON lines)."""
     requests = unconditional_requests(unconditional)
     if conditions is not None and conditional_per_row:
         requests += conditional_requests(conditions, conditional_per_row)
     if infill is not None and infill_per_row:
-        requests += infill_requests(infill, infill_per_row, seed)
+        requests += infill_requests(infill, infill_per_row, seed, swap_table=swap_table)
     for index, shard in enumerate(shards):
         with atomic_output(shard) as tmp, tmp.open("w") as handle:
             for request in requests[index :: len(shards)]:
@@ -123,7 +124,12 @@ def plan_samples(
 
 def _read_requests(path: Path) -> list[SampleRequest]:
     with path.open() as handle:
-        return [SampleRequest(**json.loads(line)) for line in handle if line.strip()]
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [SampleRequest(**(row | {"choices": _tuple(row.get("choices"))})) for row in rows]
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(values) if values else None
 
 
 def sample_files(
@@ -150,11 +156,32 @@ def sample_files(
     return table
 
 
-def gather_samples(shards: list[Path], samples: Path, structures: Path, summary: Path) -> dict[str, Any]:
-    """All attempts in one table, the parsed structures (``id, cif``) for the prescreen, and rates."""
+def baseline_files(requests: list[Path], out: Path, seed: int) -> pd.DataFrame:
+    """The paper's uniform infill baseline for every infill request of the run, as sample rows."""
+    from xtalgen.lm.infill import uniform_baseline  # noqa: PLC0415
+
+    planned = [r for path in requests for r in _read_requests(path)]
+    planned.sort(key=lambda r: r.id)  # one draw per request, whatever the sharding
+    table = pd.DataFrame(uniform_baseline(planned, seed), columns=SAMPLE_COLUMNS)
+    with atomic_output(out) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def gather_samples(
+    shards: list[Path], samples: Path, structures: Path, summary: Path, baseline: Path | None = None
+) -> dict[str, Any]:
+    """All attempts in one table, the parsed structures (``id, cif, task``) for the prescreen, and rates.
+
+    The ``baseline``'s structures (the uniform infill swaps) join the prescreen's structures, so the
+    model's infills and the baseline are rated alike; they stay out of the samples table.
+    """
     tables = [pd.read_csv(p, keep_default_na=False, dtype={"cif": str}) for p in shards]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SAMPLE_COLUMNS)
     ok = table[table["status"] == "ok"]
+    if baseline is not None:
+        drawn = pd.read_csv(baseline, keep_default_na=False, dtype={"cif": str})
+        ok = pd.concat([ok, drawn[drawn["status"] == "ok"]], ignore_index=True)
     with atomic_output(samples) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_output(structures) as tmp:
@@ -175,6 +202,39 @@ def gather_samples(shards: list[Path], samples: Path, structures: Path, summary:
         },
         "top_reasons": table.loc[table["status"] != "ok", "reason"].str[:60].value_counts().head(5).to_dict(),
     }
+    infill = table[(table["task"] == "infill") & (table["status"] == "ok")]
+    if len(infill):
+        identity = infill["proposed_element"].astype(str) == infill["masked_element"].astype(str)
+        stats["infill_identity"] = int(identity.sum())  # the masked element proposed back: no new material
+    if baseline is not None:
+        stats["infill_uniform_structures"] = int((ok["task"] == "infill_uniform").sum())
     with atomic_output(summary) as tmp:
         tmp.write_text(json.dumps(stats, indent=2) + "\n")
     return stats
+
+
+def ipt_files(
+    spec: ModelSpec,
+    adapter: Path | None,
+    structures: Path,
+    out: Path,
+    *,
+    translations: int = 8,
+    max_structures: int | None = 32,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """IPT of the (adapted) model on the first ``max_structures`` readable structures, as JSON."""
+    from xtalgen.lm.lora import adapter_folder, load_for_sampling  # noqa: PLC0415
+    from xtalgen.lm.perplexity import ipt  # noqa: PLC0415
+    from xtalgen.structures_io import read_structures  # noqa: PLC0415
+
+    adapter = adapter_folder(adapter) if adapter is not None else None
+    tokenizer = load_tokenizer(str(adapter) if adapter else spec.name_or_path)
+    model = load_for_sampling(spec, adapter) if adapter is not None else load_base_model(spec)
+    chosen = [s for _, s, _ in read_structures(structures) if s is not None and s.is_ordered]
+    chosen = chosen[:max_structures] if max_structures else chosen
+    result = ipt(model, tokenizer, chosen, translations=translations, seed=seed).to_dict()
+    result |= {"structures": str(structures), "adapter": str(adapter) if adapter else None}
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    return result
