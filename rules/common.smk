@@ -11,6 +11,7 @@ RESULTS = config["results"]
 SPLITS = config["data"]["splits"]
 TRAIN_SPLIT = "train" if "train" in SPLITS else SPLITS[0]
 TEST_SPLIT = "test" if "test" in SPLITS else SPLITS[-1]
+VAL_SPLIT = "val" if "val" in SPLITS else TRAIN_SPLIT
 
 
 def config_path(key):
@@ -110,6 +111,56 @@ BRING_YOUR_OWN = config["prescreen"]["structures"] is not None
 def evaluate_samples():
     """What the evaluation rates: the sampled crystals, or the structures brought in."""
     return prescreen_structures() if BRING_YOUR_OWN else f"{RESULTS}/sample/samples.csv"
+
+
+def known_structures():
+    """What novelty is measured against: evaluate.known, else the train and validation splits."""
+    listed = config["evaluate"]["known"]
+    if listed is None:
+        splits = [TRAIN_SPLIT] + ([VAL_SPLIT] if VAL_SPLIT != TRAIN_SPLIT else [])
+        return {
+            "known": expand(f"{RESULTS}/data/{{split}}/structures.csv", split=splits),
+            "known_reference": expand(f"{RESULTS}/evaluate/reference/{{split}}.npz", split=splits),
+        }
+    paths = []
+    for index, value in enumerate(listed):
+        path = Path(_expanded(value))
+        if "$" in str(path) or not path.exists():
+            raise WorkflowError(
+                f"config key evaluate.known[{index}]: {value!r} does not exist; give CSV files with a "
+                "cif column or CIF folders, or null for the train and validation splits"
+            )
+        paths.append(str(path))
+    return {"known": paths}
+
+
+def ipt_on():
+    return config["evaluate"]["ipt_structures"] > 0 and not BRING_YOUR_OWN
+
+
+def ipt_cli_args():
+    ev = config["evaluate"]
+    args = f"--max-structures {ev['ipt_structures']} --translations {ev['ipt_translations']}"
+    args += f" --seed {config['sample']['seed']}"
+    if config["model"]["trust_remote_code"]:
+        args += " --trust-remote-code"
+    return args
+
+
+def evaluate_inputs(wildcards):
+    """The samples, what the run knows, the test split, and every rating of the samples."""
+    inputs = {
+        "samples": evaluate_samples(),
+        "test": f"{RESULTS}/data/{TEST_SPLIT}/structures.csv",
+        "reference": f"{RESULTS}/evaluate/reference/{TEST_SPLIT}.npz",
+        "prescreen": f"{RESULTS}/prescreen/results.csv",
+        "dft": dft_results(),
+        "baseline": infill_baseline(),
+        **known_structures(),
+    }
+    if ipt_on():
+        inputs["ipt"] = f"{RESULTS}/evaluate/ipt.json"
+    return inputs
 
 
 def dft_path(key):
@@ -359,6 +410,23 @@ def plan_inputs(wildcards):
     if config["sample"]["infill"]["per_row"]:
         inputs["infill"] = _table_or_test_split("infill.structures")
     return inputs
+
+
+def infill_on():
+    return bool(config["sample"]["infill"]["per_row"])
+
+
+def gather_inputs(wildcards):
+    """The shards' samples, and the uniform infill baseline whenever infill sampling is on."""
+    inputs = {"shards": gather.sample(f"{RESULTS}/sample/shards/{{scatteritem}}.csv")}
+    if infill_on():
+        inputs["baseline"] = f"{RESULTS}/sample/infill_baseline.csv"
+    return inputs
+
+
+def infill_baseline():
+    """The baseline samples for evaluation, or nothing when infill is off or structures are brought."""
+    return f"{RESULTS}/sample/infill_baseline.csv" if infill_on() and not BRING_YOUR_OWN else []
 
 
 def sample_shard_inputs(wildcards):

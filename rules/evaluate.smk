@@ -20,14 +20,40 @@ rule fingerprint_reference:
         "../scripts/fingerprint_reference.py"
 
 
+rule ipt:
+    input:
+        adapter=f"{RESULTS}/finetune/adapter",
+        base=base_model_input(),
+        structures=f"{RESULTS}/data/{VAL_SPLIT}/structures.csv",
+    output:
+        report(
+            f"{RESULTS}/evaluate/ipt.json",
+            category="Evaluation",
+            caption="../report/ipt.rst",
+        ),
+    params:
+        base=base_model(),
+        args=ipt_cli_args(),
+    log:
+        f"{RESULTS}/logs/evaluate/ipt.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/ipt.tsv"
+    conda:
+        "../envs/lm.yaml"
+    threads: 2
+    resources:
+        mem_mb=by_attempt(8000),
+        runtime=by_attempt(60),
+        gpu=config["sample"]["gpus"],
+    shell:
+        "OMP_NUM_THREADS={threads} XTALGEN_ERROR_TERMS=config xtalgen evaluate ipt --base {params.base} "
+        "--adapter {input.adapter} --structures {input.structures} {params.args} --out {output} "
+        "> {log} 2>&1"
+
+
 rule evaluate:
     input:
-        samples=evaluate_samples(),
-        train=f"{RESULTS}/data/{TRAIN_SPLIT}/structures.csv",
-        test=f"{RESULTS}/data/{TEST_SPLIT}/structures.csv",
-        reference=f"{RESULTS}/evaluate/reference/{TEST_SPLIT}.npz",
-        prescreen=f"{RESULTS}/prescreen/results.csv",
-        dft=dft_results(),
+        unpack(evaluate_inputs),
     output:
         metrics=report(
             f"{RESULTS}/evaluate/metrics.json",
@@ -36,6 +62,7 @@ rule evaluate:
         ),
     params:
         keep_flagged=config["prescreen"]["keep_flagged"],
+        ehull_tolerance=config["evaluate"]["ehull_tolerance"],
     log:
         f"{RESULTS}/logs/evaluate/evaluate.log",
     benchmark:

@@ -87,13 +87,17 @@ rule plot_throughput:
 
 rule compare_paper:
     input:
-        f"{RESULTS}/evaluate/metrics.json",
+        metrics=f"{RESULTS}/evaluate/metrics.json",
+        hull=f"{RESULTS}/prescreen/hull.json",
     output:
         report(
             f"{RESULTS}/report/metrics_vs_paper.csv",
             category="Evaluation",
             caption="../report/metrics_vs_paper.rst",
         ),
+    params:
+        constraint=config["sample"]["constraint"],
+        max_attempts=config["sample"]["max_attempts"],
     log:
         f"{RESULTS}/logs/report/compare_paper.log",
     conda:

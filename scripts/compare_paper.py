@@ -8,7 +8,13 @@ from xtalgen.evaluate.paper import comparison_table
 from xtalgen.io import atomic_output, log_to_file
 
 log_to_file(snakemake.log[0])
-table = comparison_table(json.loads(Path(snakemake.input[0]).read_text()))
+hull = json.loads(Path(snakemake.input.hull).read_text())
+run = {
+    "constraint": snakemake.params.constraint,
+    "max_attempts": snakemake.params.max_attempts,
+    "hull": f"{hull['reference']} hull of {hull['entries']} entries ({', '.join(hull['sources'])})",
+}
+table = comparison_table(json.loads(Path(snakemake.input.metrics).read_text()), run)
 with atomic_output(Path(snakemake.output[0])) as tmp:
     table.to_csv(tmp, index=False)
 logging.info("\n%s", table.to_string(index=False))

@@ -1,4 +1,4 @@
-"""Snakemake script of rule evaluate: every metric of the samples, as one JSON."""
+"""Snakemake script of rule evaluate: every metric of the samples, per task, as one JSON."""
 
 import logging
 from pathlib import Path
@@ -6,18 +6,29 @@ from pathlib import Path
 from xtalgen.evaluate.stage import evaluate_files
 from xtalgen.io import log_to_file
 
+
+def _path(name: str) -> Path | None:
+    value = snakemake.input.get(name)
+    return Path(value) if value else None
+
+
 # Worker processes are spawned and import this file again: only the main process runs the job.
 if __name__ == "__main__":
     log_to_file(snakemake.log[0])
+    saved = snakemake.input.get("known_reference")
     metrics = evaluate_files(
         Path(snakemake.input.samples),
-        Path(snakemake.input.train),
+        [Path(p) for p in snakemake.input.known],
         Path(snakemake.input.test),
         Path(snakemake.output.metrics),
-        prescreen=Path(snakemake.input.prescreen),
-        dft=Path(snakemake.input.dft) if snakemake.input.get("dft") else None,
+        baseline=_path("baseline"),
+        known_reference=[Path(p) for p in saved] if saved else None,
+        prescreen=_path("prescreen"),
+        dft=_path("dft"),
         reference=Path(snakemake.input.reference),
+        ipt=_path("ipt"),
         workers=snakemake.threads,
         keep_flagged=snakemake.params.keep_flagged,
+        ehull_tolerance=snakemake.params.ehull_tolerance,
     )
     logging.info("%s", metrics)

@@ -49,6 +49,7 @@ def test_every_command_is_noun_then_verb():
         "dft status",
         "dft collect",
         "evaluate metrics",
+        "evaluate ipt",
     }
 
 
@@ -151,6 +152,11 @@ WORKFLOW_KEYS = {
         "--ehull-max": "prescreen.ehull_max",
         "--max-below-hull": "prescreen.max_below_hull",
         "--keep-flagged": "prescreen.keep_flagged",
+    },
+    "evaluate metrics": {"--ehull-tolerance": "evaluate.ehull_tolerance"},
+    "evaluate ipt": {
+        "--translations": "evaluate.ipt_translations",
+        "--max-structures": "evaluate.ipt_structures",
     },
     "prescreen validate": {
         "--validation-size": "prescreen.validation_size",

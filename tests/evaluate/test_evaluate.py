@@ -125,10 +125,11 @@ def pilot_metrics(tmp_path_factory, pilot_dir):
     train = pd.read_csv(pilot_dir / "train.csv.gz")
     test.head(100).to_csv(tmp / "samples.csv", index=False)
     train.head(400).to_csv(tmp / "reference.csv", index=False)
+    train.tail(300).to_csv(tmp / "known.csv", index=False)
     out = tmp / "metrics.json"
     cmd = [
         sys.executable, "-m", "xtalgen.cli", "evaluate", "metrics", "--samples", str(tmp / "samples.csv"),
-        "--train", str(pilot_dir / "train.csv.gz"), "--test", str(tmp / "reference.csv"),
+        "--train", str(tmp / "known.csv"), "--test", str(tmp / "reference.csv"),
         "--out", str(out), "--cache-dir", str(tmp / "cache"), "--workers", "2",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True)
@@ -149,15 +150,47 @@ def test_pilot_test_split_behaves_as_the_papers_train_row(pilot_metrics):
     assert metrics["coverage_precision"] >= 0.85  # small sets: 100 samples, 400 references
     assert metrics["coverage_recall"] >= 0.6
     assert metrics["novelty"] == 1.0  # test and train splits share no structure
-    assert len(list((tmp / "cache").glob("fingerprints-*.npz"))) == 1  # the reference is cached
+    assert metrics["novelty_fingerprint"] >= 0.5  # the paper's definition: close neighbours are not novel
+    assert "known.csv (300 structures)" in metrics["novelty_reference"]
+    assert len(list((tmp / "cache").glob("fingerprints-*.npz"))) == 2  # test and known sets are cached
 
 
 def test_paper_figures_sit_beside_a_runs_metrics_with_their_source():
     paper = paper_table()
     assert "arXiv:2402.04379" in paper["source"]
+    assert "Table 1" in paper["source"]
     table = comparison_table({"structural_validity": 0.5, "m3gnet_metastable_rate": 0.2}).set_index("metric")
     assert list(table.index) == list(METRICS)
     assert table.loc["structural_validity", "this run"] == 0.5
-    assert table.loc["m3gnet_metastable_rate", "paper: LLaMA-2 70B"] == 0.49
-    assert table.loc["m3gnet_metastable_rate", "paper: CDVAE"] == 0.28
+    assert table.loc["m3gnet_metastable_rate", "paper: LLaMA-2 70B, T=0.7"] == 0.498
+    assert table.loc["m3gnet_metastable_rate", "paper: CDVAE"] == 0.288
     assert all(name.startswith("paper: ") for name in paper["rows"])
+
+
+def test_paper_table_holds_every_table_1_row_of_the_reference():
+    """Each Table 1 row of the shared reference is in the package data, cell for cell."""
+    from xtalgen.testing import shared_data_dir  # noqa: PLC0415
+
+    reference = shared_data_dir().parent / "reference" / "gruver2024.md"
+    if not reference.is_file():
+        pytest.skip(f"{reference} is not here")
+    text = reference.read_text()
+    section = text[text.index("## Table 1") : text.index("The MP-20 training data")]
+    rows = [
+        line.strip("|").split("|")
+        for line in section.splitlines()
+        if line.startswith("| ") and "method" not in line
+    ]
+    paper = paper_table()["rows"]
+    assert len(rows) == 9
+    for cells in rows:
+        name, *values = (c.strip() for c in cells)
+        row = paper[f"paper: {name}"]
+        for metric, value in zip(METRICS[:6], values[:6], strict=True):
+            assert row[metric] == pytest.approx(float(value)), (name, metric)
+        for metric, value in zip(("m3gnet_metastable_rate", "dft_stable_rate"), values[6:], strict=True):
+            expected = None if value == "n/a" else float(value.rstrip("%")) / 100
+            assert row.get(metric) == (pytest.approx(expected) if expected is not None else None), (
+                name,
+                metric,
+            )

@@ -19,7 +19,9 @@ from xtalgen.dataset.prepare import PrepareSettings, prepare_split
 from xtalgen.dataset.sources import find_split_file
 from xtalgen.lm.base import BaseModelUnavailableError, ModelSpec, load_base_model, load_tokenizer
 from xtalgen.lm.constraints import AngleGuard, crystal_regex
+from xtalgen.lm.infill import swap_table, uniform_baseline
 from xtalgen.lm.lora import LoraSettings, adapter_folder, finetune, load_adapted, merge_adapter
+from xtalgen.lm.perplexity import ipt
 from xtalgen.lm.records import CompletionDataset, read_records
 from xtalgen.lm.sampling import (
     SampleSettings,
@@ -301,3 +303,86 @@ def test_sample_accepts_the_lora_output_folder_or_its_adapter(tiny, adapter, tmp
     err = capsys.readouterr().err
     assert "holds no LoRA adapter" in err and "xtalgen lora train --out" in err and "adapter/" in err
     assert not (tmp_path / "no.csv").exists()
+
+
+def _swap_partners(symbol: str) -> set[str]:
+    """Written from the definition, apart from the library: radius within 0.1 Å at a shared state."""
+    own = Element(symbol).ionic_radii
+    return {
+        other.symbol
+        for other in Element
+        if other.symbol != symbol
+        and any(
+            state in other.ionic_radii and abs(r - other.ionic_radii[state]) < 0.1 for state, r in own.items()
+        )
+    }
+
+
+@pytest.mark.parametrize("symbol", ["Na", "Fe", "S", "La"])
+def test_swap_table_holds_exactly_the_close_ions(symbol):
+    table = swap_table(symbol)
+    assert set(table) == _swap_partners(symbol)
+    assert len(table) == len(set(table))
+    assert symbol not in table
+
+
+def test_uniform_baseline_draws_from_the_swap_table(pilot_dir):
+    structures = pd.read_csv(pilot_dir / "test.csv.gz").head(6).rename(columns={"material_id": "id"})
+    requests = infill_requests(structures, 2, seed=3, swap_table=True)
+    assert requests and all(r.choices == swap_table(r.masked_element) for r in requests)
+    rows = uniform_baseline(requests, seed=0)
+    assert rows == uniform_baseline(requests, seed=0)  # seeded
+    assert len(rows) == len(requests)
+    for request, row in zip(requests, rows, strict=True):
+        assert row["id"] == f"b-{request.id}" and row["task"] == "infill_uniform"
+        assert row["status"] == "ok"
+        assert row["proposed_element"] in swap_table(request.masked_element)
+        filled = Structure.from_str(row["cif"], fmt="cif")
+        assert Element(request.masked_element) not in filled.composition
+        assert Element(row["proposed_element"]) in filled.composition
+
+
+def test_constrained_infill_answers_only_from_the_swap_table(adapted, pilot_dir):
+    model, tokenizer = adapted
+    structures = pd.read_csv(pilot_dir / "test.csv.gz").head(8).rename(columns={"material_id": "id"})
+    requests = infill_requests(structures, 2, seed=1, swap_table=True)
+    for constraint in ("format", "elements"):
+        settings = SampleSettings(constraint=constraint, max_attempts=1, temperature=1.0, top_p=1.0)
+        rows = list(sample(model, tokenizer, requests, settings))
+        ok = [r for r in rows if r["status"] == "ok"]
+        assert len(ok) == len(requests), constraint
+        for row in ok:
+            assert row["proposed_element"] in swap_table(row["masked_element"]), row
+            assert row["proposed_element"] != row["masked_element"]
+
+
+def _translation_blind(tiny_dir):
+    """The tiny model with its output layer zeroed: uniform next-token odds, whatever the input."""
+    model = load_base_model(ModelSpec(str(tiny_dir / "model")))
+    with torch.no_grad():
+        model.get_output_embeddings().weight.zero_()
+        if getattr(model.get_output_embeddings(), "bias", None) is not None:
+            model.get_output_embeddings().bias.zero_()
+    return model
+
+
+def test_ipt_is_zero_for_a_translation_blind_model_and_positive_for_the_tiny_model(tiny, pilot_dir):
+    tokenizer = load_tokenizer(str(tiny / "model"))
+    table = pd.read_csv(pilot_dir / "val.csv.gz").head(4)
+    structures = [Structure.from_str(c, fmt="cif") for c in table.cif]
+    blind = ipt(_translation_blind(tiny), tokenizer, structures, translations=4)
+    assert blind.ipt_mean == pytest.approx(0.0, abs=1e-6)
+    assert blind.ppl_mean == pytest.approx(len(tokenizer), rel=1e-4)  # uniform over the vocabulary
+    learned = ipt(load_base_model(ModelSpec(str(tiny / "model"))), tokenizer, structures, translations=4)
+    assert learned.ipt_mean > 0
+    assert learned.n_structures == 4 and learned.translations == 4
+
+
+def test_ipt_command_writes_its_json(tiny, adapter, pilot_dir, tmp_path):
+    out = tmp_path / "ipt.json"
+    args = ["evaluate", "ipt", "--base", str(tiny / "model"), "--adapter", str(adapter)]
+    args += ["--structures", str(pilot_dir / "val.csv.gz"), "--max-structures", "3", "--translations", "3"]
+    assert main([*args, "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["n_structures"] == 3 and result["translations"] == 3
+    assert result["ipt_mean"] > 0

@@ -18,8 +18,23 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     wf.run()
     results = wf.workdir / "results"
     metrics = json.loads((results / "evaluate" / "metrics.json").read_text())
-    assert metrics["n_samples"] == 8
-    assert metrics["m3gnet_metastable_rate"] is not None
+    assert metrics["n_samples"] == 4  # the top level is the unconditional samples (Table 1)
+    by_task = metrics["by_task"]
+    assert by_task["unconditional"]["n_samples"] == 4
+    assert by_task["conditional"]["n_samples"] == 2
+    assert sum(m["n_rated"] for m in by_task.values()) <= 4  # prescreen.max_structures
+    prescreened = pd.read_csv(results / "prescreen" / "results.csv")["id"].str.split("-").str[0]
+    assert {"u", "c"} <= set(prescreened)  # a capped prescreen takes every task in turn
+    assert metrics["m3gnet_metastable_rate_all"] is not None
+    assert "formula_accuracy" in by_task["conditional"]
+    assert "data/train/structures.csv" in metrics["novelty_reference"]
+    assert "data/val/structures.csv" in metrics["novelty_reference"]
+    assert metrics["ipt"]["n_structures"] == 16 and metrics["ipt"]["ipt_mean"] >= 0
+    summary = json.loads((results / "prescreen" / "summary.json").read_text())
+    for task, rates in summary["by_task"].items():  # one definition: the prescreen says the same
+        assert rates["m3gnet_metastable_rate"] == by_task[task]["m3gnet_metastable_rate"], task
+    paper = pd.read_csv(results / "report" / "metrics_vs_paper.csv").set_index("metric")
+    assert "protocol: hull" in paper.index and "dataset hull" in paper.loc["protocol: hull", "this run"]
     assert 0.0 <= metrics["structural_validity"] <= 1.0
     assert (results / "evaluate" / "reference" / "test.npz").is_file()
     manifest = json.loads((results / "report" / "manifest.json").read_text())

@@ -37,6 +37,7 @@ the stages, in the order the workflow runs them:
   tokenizer train      the tiny base's tokenizer
   tiny pretrain        the tiny LLaMA base
   lora train           LoRA fine-tuning of a base model
+  evaluate ipt         the model's increase in perplexity under translation (IPT)
   sample run           crystals sampled as text (unconditional, conditional, infill)
   hull build           the reference convex hull
   prescreen validate   the potential's accuracy gate
@@ -45,7 +46,7 @@ the stages, in the order the workflow runs them:
   dft submit           run them locally or queue them on FireWorks, each once
   dft status           where each candidate's DFT stands
   dft collect          E_hull^DFT of the finished candidates
-  evaluate metrics     the paper's and CDVAE's metrics of any generator's samples
+  evaluate metrics     the paper's and CDVAE's metrics of any generator's samples, per task
 """
 
 # Set by the workflow's rules that run this command: their errors then name config keys, as every

@@ -1,4 +1,4 @@
-"""``xtalgen evaluate metrics``: the paper's and CDVAE's metrics of any generator's samples."""
+"""``xtalgen evaluate metrics`` and ``evaluate ipt``: the paper's and CDVAE's metrics, and IPT."""
 
 from __future__ import annotations
 
@@ -14,24 +14,47 @@ __all__ = ["add_evaluate"]
 
 
 def add_evaluate(commands: argparse._SubParsersAction) -> None:
-    """``xtalgen evaluate metrics``."""
+    """``xtalgen evaluate metrics`` and ``xtalgen evaluate ipt``."""
+    group = add_group(commands, "evaluate", "evaluation of generated structures")
     parser = add_command(
-        add_group(commands, "evaluate", "evaluation of generated structures"),
+        group,
         "metrics",
         _run_evaluate_metrics,
-        "CDVAE and paper metrics of any generator's samples against training and test sets",
-        "Validity, coverage, Wasserstein distances, diversity, novelty, and with --prescreen the "
-        "M3GNet metastable and S.U.N. rates, as one JSON.",
+        "CDVAE and paper metrics of any generator's samples, per task",
+        "The paper's Table 1 metrics of the unconditional samples at the top level, and the same per "
+        "task (unconditional, conditional, infill, the uniform infill baseline) under by_task: "
+        "validity, coverage, Wasserstein distances, diversity, novelty both ways, and with "
+        "--prescreen the M3GNet metastable and S.U.N. rates, as one JSON. A samples file without a "
+        "task column holds unconditional samples.",
     )
     parser.add_argument("--samples", type=Path, required=True, help="CSV with a cif column, or a CIF folder")
     parser.add_argument("--train", type=Path, required=True, help="training structures (novelty)")
+    parser.add_argument("--val", type=Path, help="validation structures, also known (default: none)")
+    parser.add_argument(
+        "--known",
+        type=Path,
+        nargs="+",
+        help="reference structures novelty is measured against (default: --train and --val)",
+    )
     parser.add_argument("--test", type=Path, required=True, help="test structures (coverage, Wasserstein)")
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="uniform infill baseline samples to rate beside the infills (default: none)",
+    )
     parser.add_argument(
         "--prescreen", type=Path, help="results.csv of `xtalgen prescreen run` (default: no stability rates)"
     )
     parser.add_argument(
         "--dft", type=Path, help="table of `xtalgen dft collect` (default: no DFT stable rate)"
+    )
+    parser.add_argument("--ipt", type=Path, help="JSON of `xtalgen evaluate ipt` to include (default: none)")
+    parser.add_argument(
+        "--ehull-tolerance",
+        type=float,
+        default=0.05,
+        help="eV/atom within which a conditional sample meets its requested E_hull",
     )
     parser.add_argument(
         "--cache-dir",
@@ -44,26 +67,73 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="count flagged prescreen rows (no reference compound, far below the hull) as stable",
     )
+    ipt = add_command(
+        group,
+        "ipt",
+        _run_evaluate_ipt,
+        "the paper's increase in perplexity under translation (IPT) of a model",
+        "IPT(s) = mean over translations of PPL - the lowest PPL, averaged over structures; PPL is the "
+        "length-normalised perplexity of the crystal string after the generation prompt. 0 means the "
+        "model is translation invariant.",
+    )
+    ipt.add_argument("--base", required=True, help="base model: a folder or a Hugging Face hub id")
+    ipt.add_argument("--adapter", type=Path, help="LoRA output folder or its adapter/ (default: base alone)")
+    ipt.add_argument("--structures", type=Path, required=True, help="structures (CSV with cif, CIF folder)")
+    ipt.add_argument("--translations", type=int, default=8, help="translations per structure, the first none")
+    ipt.add_argument("--max-structures", type=int, default=32, help="first N readable structures")
+    ipt.add_argument("--seed", type=int, default=0, help="seed of the translations")
+    ipt.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
+    ipt.add_argument("--out", type=Path, required=True, help="IPT JSON")
 
 
 def _run_evaluate_metrics(args: argparse.Namespace) -> int:
     from xtalgen.dataset.sources import default_cache_dir  # noqa: PLC0415
     from xtalgen.evaluate.stage import evaluate_files  # noqa: PLC0415
 
-    for path in (args.samples, args.train, args.test):
-        if not path.exists():
+    known = args.known or [p for p in (args.train, args.val) if p is not None]
+    for path in (args.samples, args.test, *known, args.baseline, args.prescreen, args.dft, args.ipt):
+        if path is not None and not path.exists():
             raise FileNotFoundError(f"{path} does not exist")
     metrics = evaluate_files(
         args.samples,
-        args.train,
+        known,
         args.test,
         args.out,
+        baseline=args.baseline,
         prescreen=args.prescreen,
         dft=args.dft,
+        ipt=args.ipt,
         cache_dir=args.cache_dir or default_cache_dir() / "fingerprints",
         workers=args.workers,
         keep_flagged=args.keep_flagged,
+        ehull_tolerance=args.ehull_tolerance,
     )
     shown = ("n_samples", "structural_validity", "compositional_validity", "coverage_recall", "novelty")
-    print(", ".join(f"{k} {metrics[k]}" for k in shown) + f" -> {args.out}")
+    print("unconditional: " + ", ".join(f"{k} {metrics[k]}" for k in shown))
+    tasks = ", ".join(f"{task} {m['n_samples']}" for task, m in metrics["by_task"].items())
+    print(f"samples per task: {tasks} -> {args.out}")
+    return 0
+
+
+def _run_evaluate_ipt(args: argparse.Namespace) -> int:
+    from xtalgen.lm.base import ModelSpec  # noqa: PLC0415
+    from xtalgen.lm.stage import ipt_files  # noqa: PLC0415
+
+    if not args.structures.exists():
+        raise FileNotFoundError(
+            f"{args.structures} does not exist: give a CSV with a cif column or CIF folder"
+        )
+    result = ipt_files(
+        ModelSpec(args.base, trust_remote_code=args.trust_remote_code),
+        args.adapter,
+        args.structures,
+        args.out,
+        translations=args.translations,
+        max_structures=args.max_structures,
+        seed=args.seed,
+    )
+    print(
+        f"IPT {result['ipt_mean']:.4g} (median {result['ipt_median']:.4g}) over {result['n_structures']} "
+        f"structures x {result['translations']} translations -> {args.out}"
+    )
     return 0

@@ -15,21 +15,28 @@ import numpy as np
 from scipy.spatial.distance import cdist, pdist
 from scipy.stats import wasserstein_distance
 
+from xtalgen.prescreen.rates import DEFINITIONS as RATE_DEFINITIONS
+
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
     from xtalgen.evaluate.fingerprints import Fingerprints
 
 __all__ = [
-    "METASTABLE_EHULL",
+    "COMP_NOVELTY_CUTOFF",
+    "DEFINITIONS",
     "MP20_COMP_CUTOFF",
     "MP20_STRUCT_CUTOFF",
-    "SUN_EHULL",
+    "STRUCT_NOVELTY_CUTOFF",
+    "TASKS",
     "Sample",
     "conditional_accuracy",
     "coverage",
     "diversity",
+    "fingerprint_novel_mask",
+    "infill_outcomes",
     "novel_mask",
+    "relaxation_rmsd",
     "unique_mask",
     "wasserstein",
 ]
@@ -37,11 +44,50 @@ __all__ = [
 # CDVAE's coverage cutoffs for MP-20 (COV_Cutoffs["mp20"]): structure 0.4, composition 10.
 MP20_STRUCT_CUTOFF = 0.4
 MP20_COMP_CUTOFF = 10.0
-# The paper counts M3GNet E_hull < 0.1 eV/atom as metastable, and DFT E_hull < 0.0 as stable.
-METASTABLE_EHULL = 0.1
-DFT_STABLE_EHULL = 0.0
-# MatterGen's S.U.N. counts a structure as stable within 0.1 eV/atom of the hull.
-SUN_EHULL = 0.1
+# The paper's novelty: the nearest known structure is farther than these in fingerprint distance.
+STRUCT_NOVELTY_CUTOFF = 0.1
+COMP_NOVELTY_CUTOFF = 2.0
+# The tasks of the sampler, then the paper's uniform infill baseline, in report order.
+TASKS = ("unconditional", "conditional", "infill", "infill_uniform")
+
+DEFINITIONS: dict[str, str] = {
+    "task": "the top-level metrics are those of the unconditional samples (the paper's Table 1); "
+    "by_task holds the same metrics per task",
+    "n_samples": "samples requested of the task; one that never parsed counts as invalid",
+    "structural_validity": "CDVAE: all distances >= 0.5 Å and volume >= 0.1 Å^3, over n_samples",
+    "compositional_validity": "CDVAE: SMACT charge-neutral and Pauling-consistent, over n_samples",
+    "coverage_recall": "CDVAE COV-R: test structures with a valid sample within both fingerprint "
+    "cutoffs (0.4, 10)",
+    "coverage_precision": "CDVAE COV-P: samples within both cutoffs of a test structure, over n_samples",
+    "coverage_precision_valid": "the same over valid samples",
+    "wdist_density": "Wasserstein distance of valid samples' densities to the test split's",
+    "wdist_num_elements": "Wasserstein distance of valid samples' element counts to the test split's",
+    "diversity_structure": "mean pairwise structure-fingerprint distance of valid samples",
+    "diversity_composition": "mean pairwise composition-fingerprint distance of valid samples",
+    "novelty": "valid samples no known structure matches (StructureMatcher defaults), over valid "
+    "samples; known structures: novelty_reference",
+    "novelty_fingerprint": "the paper's: valid samples whose nearest known structure is farther than "
+    "0.1 (structure fingerprint) or 2.0 (composition fingerprint), over valid samples",
+    "uniqueness": "valid samples matching no earlier valid sample, over valid samples",
+    "sun_rate": "MatterGen S.U.N.: relaxed structures unique among the relaxed, novel against the "
+    "known structures and unflagged with M3GNet E_hull < 0.1 eV/atom, over n_samples",
+    "sun_rate_stable": "the same with E_hull < 0.0 eV/atom",
+    "rmsd_relaxation": "mean StructureMatcher RMS distance between a rated sample and its relaxed "
+    "structure (MatterGen's avg_rmsd_from_relaxation); rmsd_relaxation_unmatched did not match",
+    "dft_stable_rate": "the paper's footnote: M3GNet E_hull < 0.1 eV/atom, then DFT E_hull < 0.0, "
+    "over n_samples; dft_completed counts samples with a DFT E_hull",
+    "formula_accuracy": "samples whose reduced formula equals the requested one, over the samples "
+    "asked for a formula",
+    "spacegroup_accuracy": "samples whose space group (SpacegroupAnalyzer, symprec 0.2) is the requested "
+    "one, over the samples asked for one",
+    "e_above_hull_accuracy": "samples whose M3GNet E_hull is within e_above_hull_tolerance of the "
+    "requested value, over the samples asked for one (unrated samples are misses)",
+    "all_conditions_accuracy": "samples meeting every condition they carried, over the samples that "
+    "carried formula, space group and E_hull",
+    "infill_success": "valid infills that are not identity, over infill samples",
+    "infill_identity": "infills whose proposed element is the masked one (a known structure rebuilt)",
+    "ipt": "the paper's increase in perplexity under translation, on validation structures",
+} | RATE_DEFINITIONS
 
 
 @dataclass
@@ -53,6 +99,8 @@ class Sample:
     task: str = "unconditional"
     reason: str = ""
     conditions: dict[str, Any] = field(default_factory=dict)
+    masked_element: str = ""
+    proposed_element: str = ""
 
     @classmethod
     def with_conditions(
@@ -147,30 +195,110 @@ def unique_mask(structures: list[Structure]) -> np.ndarray:
     return np.array(mask, dtype=bool)
 
 
-def conditional_accuracy(samples: list[Sample], symprec: float = 0.2) -> dict[str, float | int | None]:
-    """The paper's conditional metrics: reduced-formula match, and space group by spglib at 0.2."""
-    from pymatgen.core import Composition  # noqa: PLC0415
+def _spacegroup(structure: Structure, symprec: float) -> int | None:
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer  # noqa: PLC0415
 
-    formula_hits, formula_n, group_hits, group_n = 0, 0, 0, 0
-    for sample in samples:
-        wanted = sample.conditions
+    try:
+        return SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_number()
+    except Exception:  # spglib fails on degenerate cells: not a hit
+        return None
+
+
+def conditional_accuracy(
+    samples: list[Sample],
+    ehull: np.ndarray | None = None,
+    *,
+    symprec: float = 0.2,
+    tolerance: float = 0.05,
+) -> dict[str, Any]:
+    """The paper's conditional metrics, each over the samples that carried that condition.
+
+    Formula: reduced formulas equal. Space group: SpacegroupAnalyzer at ``symprec``. E_hull: the
+    sample's M3GNet E_hull (``ehull``, row-aligned, NaN when unrated) within ``tolerance`` eV/atom of
+    the request. ``all_conditions`` is over samples that carried all three.
+    """
+    from pymatgen.core import Composition  # noqa: PLC0415
+
+    ehull = np.full(len(samples), np.nan) if ehull is None else np.asarray(ehull, dtype=float)
+    hits: dict[str, list[bool]] = {"formula": [], "spacegroup": [], "e_above_hull": [], "all": []}
+    for sample, value in zip(samples, ehull, strict=True):
+        wanted, structure = sample.conditions, sample.structure
+        met: dict[str, bool] = {}
         if "formula" in wanted:
-            formula_n += 1
-            if sample.structure is not None:
-                target = Composition(str(wanted["formula"])).reduced_formula
-                formula_hits += sample.structure.composition.reduced_formula == target
+            target = Composition(str(wanted["formula"])).reduced_formula
+            met["formula"] = structure is not None and structure.composition.reduced_formula == target
         if "spacegroup" in wanted:
-            group_n += 1
-            if sample.structure is not None:
-                try:
-                    number = SpacegroupAnalyzer(sample.structure, symprec=symprec).get_space_group_number()
-                except Exception:  # spglib fails on degenerate cells: not a hit
-                    number = None
-                group_hits += number == int(wanted["spacegroup"])
+            met["spacegroup"] = structure is not None and _spacegroup(structure, symprec) == int(
+                wanted["spacegroup"]
+            )
+        if "e_above_hull" in wanted:
+            met["e_above_hull"] = bool(
+                np.isfinite(value) and abs(value - float(wanted["e_above_hull"])) <= tolerance
+            )
+        for key, hit in met.items():
+            hits[key].append(hit)
+        if {"formula", "spacegroup", "e_above_hull"} <= set(met):
+            hits["all"].append(all(met.values()))
+
+    def share(values: list[bool]) -> float | None:
+        return float(np.mean(values)) if values else None
+
     return {
-        "conditional_samples": formula_n,
-        "formula_accuracy": formula_hits / formula_n if formula_n else None,
-        "spacegroup_samples": group_n,
-        "spacegroup_accuracy": group_hits / group_n if group_n else None,
+        "conditional_samples": len(samples),
+        "formula_samples": len(hits["formula"]),
+        "formula_accuracy": share(hits["formula"]),
+        "spacegroup_samples": len(hits["spacegroup"]),
+        "spacegroup_accuracy": share(hits["spacegroup"]),
+        "e_above_hull_samples": len(hits["e_above_hull"]),
+        "e_above_hull_accuracy": share(hits["e_above_hull"]),
+        "e_above_hull_tolerance": tolerance,
+        "all_conditions_samples": len(hits["all"]),
+        "all_conditions_accuracy": share(hits["all"]),
     }
+
+
+def infill_outcomes(samples: list[Sample], valid: np.ndarray) -> dict[str, Any]:
+    """Infill success as the paper counts it: a valid structure that is not the masked element back."""
+    identity = np.array(
+        [bool(s.masked_element) and s.proposed_element == s.masked_element for s in samples], dtype=bool
+    )
+    n = len(samples)
+    return {
+        "infill_identity": int(identity.sum()),
+        "infill_success": float((valid & ~identity).sum() / n) if n else None,
+    }
+
+
+def fingerprint_novel_mask(samples: Fingerprints, known: Fingerprints) -> np.ndarray:
+    """The paper's novelty: nearest known structure farther than 0.1 (structure) or 2.0 (composition).
+
+    A sample whose fingerprint failed is not novel by this definition (nothing was measured).
+    """
+    ok = samples.ok
+    out = np.zeros(len(ok), dtype=bool)
+    ref = known.ok
+    if not ok.any():
+        return out
+    if not ref.any():
+        out[ok] = True
+        return out
+    struct = cdist(samples.structure[ok], known.structure[ref]).min(axis=1)
+    comp = cdist(samples.composition[ok], known.composition[ref]).min(axis=1)
+    out[ok] = (struct > STRUCT_NOVELTY_CUTOFF) | (comp > COMP_NOVELTY_CUTOFF)
+    return out
+
+
+def relaxation_rmsd(pairs: list[tuple[Structure | None, Structure]]) -> np.ndarray:
+    """StructureMatcher RMS distance of each (sample, relaxed) pair; NaN where they do not match."""
+    matcher = _matcher()
+    out = np.full(len(pairs), np.nan)
+    for k, (before, after) in enumerate(pairs):
+        if before is None:
+            continue
+        try:
+            found = matcher.get_rms_dist(before, after)
+        except Exception:  # a degenerate cell StructureMatcher cannot reduce: no distance
+            found = None
+        if found is not None:
+            out[k] = float(found[0])
+    return out

@@ -1,34 +1,52 @@
-"""The evaluation of any generator's samples against a training and a test set, as one JSON."""
+"""The evaluation of any generator's samples against the structures a run knows, as one JSON.
+
+The paper's Table 1 metrics describe unconditional generation, so the top level of the result holds
+the unconditional samples' metrics; ``by_task`` holds the same metrics for every task present. A
+conditional sample is prompted with a test formula and an infill sample is a test structure with one
+element swapped, so either would inflate coverage of the test set if pooled.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from xtalgen.evaluate.fingerprints import fingerprint_cifs, load_fingerprints, load_or_fingerprint
+from xtalgen.evaluate.fingerprints import (
+    Fingerprints,
+    fingerprint_cifs,
+    load_fingerprints,
+    load_or_fingerprint,
+)
 from xtalgen.evaluate.metrics import (
-    METASTABLE_EHULL,
-    SUN_EHULL,
+    DEFINITIONS,
+    TASKS,
     Sample,
     conditional_accuracy,
     coverage,
     diversity,
+    fingerprint_novel_mask,
+    infill_outcomes,
     novel_mask,
+    relaxation_rmsd,
     unique_mask,
     wasserstein,
 )
 from xtalgen.evaluate.validity import composition_valid, structure_valid
 from xtalgen.io import atomic_output, job_cores
+from xtalgen.prescreen.rates import METASTABLE_EHULL, STABLE_EHULL, stability_rates
 from xtalgen.structures_io import cif_table, parse_cif
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["evaluate", "evaluate_files", "read_samples"]
+    from pymatgen.core import Structure
+
+__all__ = ["Known", "evaluate", "evaluate_files", "known_set", "read_samples"]
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +54,7 @@ def read_samples(path: Path) -> list[Sample]:
     """Samples of samples.csv (final attempt per id), any CSV with a cif column, or a CIF folder.
 
     A sample that never parsed is kept, as an invalid one: validity is over every requested sample.
+    A table without a ``task`` column holds unconditional samples.
     """
     if path.is_file() and path.name.endswith((".csv", ".csv.gz")):
         table = pd.read_csv(path, keep_default_na=False)
@@ -47,142 +66,196 @@ def read_samples(path: Path) -> list[Sample]:
             out = []
             for row in table.to_dict("records"):
                 structure, reason = parse_cif(row["cif"]) if row["cif"] else (None, row.get("reason", ""))
-                out.append(
-                    Sample.with_conditions(
-                        str(row["id"]),
-                        structure,
-                        row.get("task", ""),
-                        reason or "",
-                        row.get("conditions", ""),
-                    )
+                sample = Sample.with_conditions(
+                    str(row["id"]), structure, row.get("task", ""), reason or "", row.get("conditions", "")
                 )
+                sample.masked_element = str(row.get("masked_element", "") or "")
+                sample.proposed_element = str(row.get("proposed_element", "") or "")
+                out.append(sample)
             return out
     table = cif_table(path)
+    tasks = table["task"] if "task" in table.columns else ["unconditional"] * len(table)
     samples = []
-    for sample_id, cif in zip(table["id"], table["cif"], strict=True):
+    for sample_id, cif, task in zip(table["id"], table["cif"], tasks, strict=True):
         structure, reason = parse_cif(cif) if cif else (None, "empty cif")
-        samples.append(Sample(str(sample_id), structure, reason=reason or ""))
+        samples.append(Sample(str(sample_id), structure, task=task, reason=reason or ""))
     return samples
 
 
-def _structures(path: Path) -> tuple[list[str], list[Any]]:
+def _structures(path: Path) -> tuple[list[str], list[Structure]]:
     table = cif_table(path)
     parsed = [parse_cif(c)[0] for c in table["cif"]]
     keep = [i for i, s in enumerate(parsed) if s is not None]
     return [table["cif"].iloc[i] for i in keep], [parsed[i] for i in keep]
 
 
-def evaluate(
-    samples: list[Sample],
-    train: Path,
-    test: Path,
+@dataclass
+class Known:
+    """Every structure the run knows (novelty is measured against these), and what they are."""
+
+    label: str
+    structures: list[Structure]
+    fingerprints: Fingerprints
+
+
+def known_set(
+    paths: list[Path],
     *,
-    prescreen: Path | None = None,
-    dft: Path | None = None,
+    saved: list[Path] | None = None,
     cache_dir: Path | None = None,
-    reference: Path | None = None,
-    workers: int | None = None,
-    keep_flagged: bool = False,
-) -> dict[str, Any]:
-    """Every metric of the paper's Table 1 that the inputs allow, plus validity reasons.
+    workers: int = 1,
+) -> Known:
+    """The known structures of ``paths`` (e.g. the train and validation splits, or ``--known``).
 
-    ``reference`` is the test set's saved fingerprints; otherwise they come from ``cache_dir``.
+    ``saved`` are their fingerprints from ``fingerprint_reference``, one file per path.
     """
-    workers = workers or job_cores()
-    n = len(samples)
-    structures = [s.structure for s in samples]
-    struct_ok = np.array([s is not None and structure_valid(s) for s in structures], dtype=bool)
-    comp_ok = np.array([s is not None and composition_valid(s.composition) for s in structures], dtype=bool)
+    structures: list[Structure] = []
+    structure_fp, composition_fp = [], []
+    for index, path in enumerate(paths):
+        cifs, parsed = _structures(path)
+        if saved is not None:
+            fp = load_fingerprints(saved[index], cifs)
+        else:
+            fp = load_or_fingerprint(cifs, cache_dir, workers, f"{path.name} fingerprints")
+        structures += parsed
+        structure_fp.append(fp.structure)
+        composition_fp.append(fp.composition)
+    label = " + ".join(f"{p} ({n} structures)" for p, n in zip(paths, map(len, structure_fp), strict=True))
+    return Known(label, structures, Fingerprints(np.vstack(structure_fp), np.vstack(composition_fp)))
+
+
+@dataclass
+class _Ratings:
+    """The prescreen's verdict on each sample, row-aligned with the samples."""
+
+    ehull: np.ndarray
+    flagged: np.ndarray
+    relaxed: list[Structure | None]
+
+    @classmethod
+    def read(cls, samples: list[Sample], prescreen: Path | None) -> _Ratings:
+        n = len(samples)
+        if prescreen is None:
+            return cls(np.full(n, np.nan), np.zeros(n, bool), [None] * n)
+        table = pd.read_csv(prescreen, keep_default_na=False, na_values=[""], dtype={"id": str})
+        table = table[table["status"] == "ok"].set_index("id")
+        ehull, flagged, relaxed = np.full(n, np.nan), np.zeros(n, bool), []
+        for i, sample in enumerate(samples):
+            if sample.id not in table.index:
+                relaxed.append(None)
+                continue
+            row = table.loc[sample.id]
+            ehull[i] = float(row["e_above_hull"])
+            flag = row.get("flag", "")
+            flagged[i] = isinstance(flag, str) and bool(flag.strip())
+            cif = row.get("cif_relaxed", "")
+            relaxed.append(parse_cif(cif)[0] if isinstance(cif, str) and cif else None)
+        return cls(ehull, flagged, relaxed)
+
+
+def _dft_ehull(samples: list[Sample], dft: Path | None) -> np.ndarray | None:
+    if dft is None:
+        return None
+    table = pd.read_csv(dft, keep_default_na=False, na_values=[""], dtype={"candidate_id": str})
+    values = dict(zip(table["candidate_id"], table["e_above_hull_dft"], strict=True))
+    return np.array([values.get(s.id, np.nan) for s in samples], dtype=float)
+
+
+@dataclass
+class _Context:
+    samples: list[Sample]
+    struct_ok: np.ndarray
+    comp_ok: np.ndarray
+    fingerprints: Fingerprints
+    test_structures: list[Structure]
+    test_fp: Fingerprints
+    known: Known
+    ratings: _Ratings
+    dft_ehull: np.ndarray | None
+    keep_flagged: bool
+    ehull_tolerance: float
+
+
+def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
+    """Every metric over the samples at ``index`` (one task), each with its own denominator."""
+    samples = [ctx.samples[i] for i in index]
+    n = len(index)
+    struct_ok, comp_ok = ctx.struct_ok[index], ctx.comp_ok[index]
     valid = struct_ok & comp_ok
-    parsed = [i for i, s in enumerate(structures) if s is not None]
-
-    test_cifs, test_structures = _structures(test)
-    _, train_structures = _structures(train)
-    if reference is not None:
-        test_fp = load_fingerprints(reference, test_cifs)
-    else:
-        test_fp = load_or_fingerprint(test_cifs, cache_dir, workers, "test fingerprints")
-    sample_fp = fingerprint_cifs(
-        [structures[i].to(fmt="cif") for i in parsed], workers, "sample fingerprints"
+    fp = Fingerprints(ctx.fingerprints.structure[index], ctx.fingerprints.composition[index])
+    valid_structures = [s.structure for s, ok in zip(samples, valid, strict=True) if ok]
+    novel = novel_mask(valid_structures, ctx.known.structures)
+    novel_fp = fingerprint_novel_mask(
+        Fingerprints(fp.structure[valid], fp.composition[valid]), ctx.known.fingerprints
     )
-    full = type(sample_fp)(np.full((n, 61), np.nan), np.full((n, 132), np.nan))
-    full.structure[parsed] = sample_fp.structure
-    full.composition[parsed] = sample_fp.composition
-
-    valid_structures = [structures[i] for i in np.flatnonzero(valid)]
-    novel = novel_mask(valid_structures, train_structures) if valid_structures else np.array([], bool)
-    unique = unique_mask(valid_structures) if valid_structures else np.array([], bool)
-
+    unique = unique_mask(valid_structures)
     metrics: dict[str, Any] = {
         "n_samples": n,
-        "n_parsed": len(parsed),
-        "structural_validity": float(struct_ok.mean()) if n else 0.0,
-        "compositional_validity": float(comp_ok.mean()) if n else 0.0,
-        "validity": float(valid.mean()) if n else 0.0,
-        **coverage(full, valid, test_fp, n),
+        "n_parsed": sum(s.structure is not None for s in samples),
+        "n_valid": int(valid.sum()),
+        "structural_validity": float(struct_ok.mean()) if n else None,
+        "compositional_validity": float(comp_ok.mean()) if n else None,
+        "validity": float(valid.mean()) if n else None,
+        **coverage(fp, valid, ctx.test_fp, n),
         "wdist_density": wasserstein(
-            [s.density for s in valid_structures], [s.density for s in test_structures]
+            [s.density for s in valid_structures], [s.density for s in ctx.test_structures]
         ),
         "wdist_num_elements": wasserstein(
             [len(s.composition.elements) for s in valid_structures],
-            [len(s.composition.elements) for s in test_structures],
+            [len(s.composition.elements) for s in ctx.test_structures],
         ),
-        "diversity_structure": diversity(full.structure[valid]),
-        "diversity_composition": diversity(full.composition[valid]),
+        "diversity_structure": diversity(fp.structure[valid]),
+        "diversity_composition": diversity(fp.composition[valid]),
         "novelty": float(novel.mean()) if len(novel) else None,
+        "novelty_fingerprint": float(novel_fp.mean()) if len(novel_fp) else None,
         "uniqueness": float(unique.mean()) if len(unique) else None,
     }
-    metrics |= _stability(samples, valid, novel & unique, prescreen, keep_flagged=keep_flagged)
-    metrics |= _dft_stability(samples, dft)
-    metrics |= conditional_accuracy([s for s in samples if s.task == "conditional"])
-    infill = [i for i, s in enumerate(samples) if s.task == "infill"]
-    metrics["infill_samples"] = len(infill)
-    metrics["infill_success"] = float(valid[infill].mean()) if infill else None
+    ehull, flagged = ctx.ratings.ehull[index], ctx.ratings.flagged[index]
+    metrics |= stability_rates(ehull, flagged, n, keep_flagged=ctx.keep_flagged)
+    metrics["rated_all_valid"] = bool(np.isfinite(ehull[valid]).all()) if n else None
+    metrics |= _sun(ctx, index, ehull, flagged)
+    metrics |= _dft_stability(ctx, index, ehull, flagged)
     metrics["invalid_reasons"] = _reasons(samples, struct_ok, comp_ok)
     return metrics
 
 
-def _stability(
-    samples: list[Sample],
-    valid: np.ndarray,
-    unique_novel: np.ndarray,
-    prescreen: Path | None,
-    *,
-    keep_flagged: bool = False,
+def _sun(ctx: _Context, index: np.ndarray, ehull: np.ndarray, flagged: np.ndarray) -> dict[str, Any]:
+    """MatterGen's S.U.N. and relaxation RMSD, on the relaxed structures of the rated samples."""
+    rated = [k for k, i in enumerate(index) if ctx.ratings.relaxed[i] is not None]
+    relaxed = [ctx.ratings.relaxed[index[k]] for k in rated]
+    unique = unique_mask(relaxed)
+    novel = novel_mask(relaxed, ctx.known.structures)
+    trusted = ctx.keep_flagged | ~flagged[rated]
+    values = ehull[rated]
+    n = len(index)
+    sun = unique & novel & trusted & (values < METASTABLE_EHULL)
+    sun_stable = unique & novel & trusted & (values < STABLE_EHULL)
+    pairs = [(ctx.samples[index[k]].structure, r) for k, r in zip(rated, relaxed, strict=True)]
+    rmsd = relaxation_rmsd(pairs)
+    return {
+        "sun": int(sun.sum()),
+        "sun_rate": float(sun.sum() / n) if n else None,
+        "sun_rate_stable": float(sun_stable.sum() / n) if n else None,
+        "rmsd_relaxation": float(np.mean(rmsd[np.isfinite(rmsd)])) if np.isfinite(rmsd).any() else None,
+        "rmsd_relaxation_unmatched": int((~np.isfinite(rmsd)).sum()),
+    }
+
+
+def _dft_stability(
+    ctx: _Context, index: np.ndarray, ehull: np.ndarray, flagged: np.ndarray
 ) -> dict[str, Any]:
-    """M3GNet metastable rate (the paper: E_hull < 0.1 over all samples) and S.U.N. (MatterGen).
-
-    A flagged E_hull (no reference compound in the system, or far below the hull) is no distance to
-    the hull, so it never counts as stable unless ``keep_flagged``.
-    """
-    out: dict[str, Any] = {"m3gnet_metastable_rate": None, "sun_rate": None}
-    if prescreen is None:
-        return out
-    table = pd.read_csv(prescreen, keep_default_na=False, na_values=[""])
-    if not keep_flagged and "flag" in table.columns:
-        table.loc[table["flag"].fillna("").astype(str) != "", "e_above_hull"] = np.nan
-    ehull = dict(zip(table["id"].astype(str), table["e_above_hull"], strict=True))
-    values = np.array([ehull.get(s.id, np.nan) for s in samples], dtype=float)
-    n = len(samples)
-    out["m3gnet_metastable_rate"] = float(np.sum(values < METASTABLE_EHULL) / n) if n else 0.0
-    valid_ids = np.flatnonzero(valid)
-    sun = sum(
-        1 for k, i in enumerate(valid_ids) if unique_novel[k] and values[i] < SUN_EHULL
-    )  # unique, novel against the training set, and within 0.1 eV/atom of the hull
-    out["sun_rate"] = sun / n if n else 0.0
-    return out
-
-
-def _dft_stability(samples: list[Sample], dft: Path | None) -> dict[str, Any]:
-    """The paper's DFT stable rate: samples with E_hull^DFT < 0 over all samples generated."""
-    if dft is None:
-        return {"dft_stable_rate": None, "dft_completed": None}
-    table = pd.read_csv(dft, keep_default_na=False, na_values=[""], dtype={"candidate_id": str})
-    rated = table[table["e_above_hull_dft"].notna()]
-    stable = set(rated.loc[rated["stable"].astype(str) == "True", "candidate_id"])
-    n = len(samples)
-    hits = sum(1 for s in samples if s.id in stable)
-    return {"dft_stable_rate": hits / n if n else 0.0, "dft_completed": len(rated)}
+    """The paper's footnote: M3GNet-metastable first, then DFT E_hull < 0, over all samples of the task."""
+    if ctx.dft_ehull is None:
+        return {"dft_completed": None, "dft_stable": None, "dft_stable_rate": None}
+    dft = ctx.dft_ehull[index]
+    metastable = np.isfinite(ehull) & (ehull < METASTABLE_EHULL) & (ctx.keep_flagged | ~flagged)
+    stable = metastable & np.isfinite(dft) & (dft < STABLE_EHULL)
+    n = len(index)
+    return {
+        "dft_completed": int(np.isfinite(dft).sum()),
+        "dft_stable": int(stable.sum()),
+        "dft_stable_rate": float(stable.sum() / n) if n else None,
+    }
 
 
 def _reasons(samples: list[Sample], struct_ok: np.ndarray, comp_ok: np.ndarray) -> dict[str, int]:
@@ -200,11 +273,10 @@ def _reasons(samples: list[Sample], struct_ok: np.ndarray, comp_ok: np.ndarray) 
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def evaluate_files(
-    samples: Path,
-    train: Path,
+def evaluate(
+    samples: list[Sample],
+    known: Known,
     test: Path,
-    out: Path,
     *,
     prescreen: Path | None = None,
     dft: Path | None = None,
@@ -212,11 +284,102 @@ def evaluate_files(
     reference: Path | None = None,
     workers: int | None = None,
     keep_flagged: bool = False,
+    ipt: dict[str, Any] | None = None,
+    ehull_tolerance: float = 0.05,
 ) -> dict[str, Any]:
-    """Read, evaluate, and write the metrics JSON."""
+    """The unconditional samples' metrics at the top level, and every task's under ``by_task``.
+
+    ``reference`` is the test set's saved fingerprints; otherwise they come from ``cache_dir``.
+    """
+    workers = workers or job_cores()
+    ids = [s.id for s in samples]
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise ValueError(f"samples: ids are not unique ({', '.join(repeated)}); give each sample its own id")
+    n = len(samples)
+    structures = [s.structure for s in samples]
+    parsed = [i for i, s in enumerate(structures) if s is not None]
+    test_cifs, test_structures = _structures(test)
+    if reference is not None:
+        test_fp = load_fingerprints(reference, test_cifs)
+    else:
+        test_fp = load_or_fingerprint(test_cifs, cache_dir, workers, "test fingerprints")
+    sample_fp = fingerprint_cifs(
+        [structures[i].to(fmt="cif") for i in parsed], workers, "sample fingerprints"
+    )
+    full = Fingerprints(np.full((n, 61), np.nan), np.full((n, 132), np.nan))
+    full.structure[parsed] = sample_fp.structure
+    full.composition[parsed] = sample_fp.composition
+    ctx = _Context(
+        samples=samples,
+        struct_ok=np.array([s is not None and structure_valid(s) for s in structures], dtype=bool),
+        comp_ok=np.array(
+            [s is not None and composition_valid(s.composition) for s in structures], dtype=bool
+        ),
+        fingerprints=full,
+        test_structures=test_structures,
+        test_fp=test_fp,
+        known=known,
+        ratings=_Ratings.read(samples, prescreen),
+        dft_ehull=_dft_ehull(samples, dft),
+        keep_flagged=keep_flagged,
+        ehull_tolerance=ehull_tolerance,
+    )
+    tasks = [s.task for s in samples]
+    by_task = {}
+    for task in sorted(set(tasks), key=lambda t: (TASKS.index(t) if t in TASKS else len(TASKS), t)):
+        index = np.array([i for i, t in enumerate(tasks) if t == task], dtype=int)
+        by_task[task] = _task_metrics(ctx, index) | _task_extras(ctx, task, index)
+    unconditional = by_task.get("unconditional") or _task_metrics(ctx, np.array([], dtype=int))
+    metrics: dict[str, Any] = {
+        "task": "unconditional",
+        **unconditional,
+        "by_task": by_task,
+        "novelty_reference": known.label,
+        "ipt": ipt,
+    }
+    if "infill" in by_task:
+        metrics["infill_vs_uniform"] = {
+            key: {t: by_task[t].get(key) for t in ("infill", "infill_uniform") if t in by_task}
+            for key in ("n_samples", "n_rated", "infill_success", "m3gnet_metastable_rate")
+        }
+    metrics["definitions"] = DEFINITIONS
+    return metrics
+
+
+def _task_extras(ctx: _Context, task: str, index: np.ndarray) -> dict[str, Any]:
+    samples = [ctx.samples[i] for i in index]
+    if task == "conditional":
+        return conditional_accuracy(samples, ctx.ratings.ehull[index], tolerance=ctx.ehull_tolerance)
+    if task.startswith("infill"):
+        valid = ctx.struct_ok[index] & ctx.comp_ok[index]
+        return infill_outcomes(samples, valid)
+    return {}
+
+
+def evaluate_files(
+    samples: Path,
+    known: list[Path],
+    test: Path,
+    out: Path,
+    *,
+    baseline: Path | None = None,
+    known_reference: list[Path] | None = None,
+    prescreen: Path | None = None,
+    dft: Path | None = None,
+    cache_dir: Path | None = None,
+    reference: Path | None = None,
+    ipt: Path | None = None,
+    workers: int | None = None,
+    keep_flagged: bool = False,
+    ehull_tolerance: float = 0.05,
+) -> dict[str, Any]:
+    """Read, evaluate, and write the metrics JSON; ``baseline`` is the uniform infill baseline."""
+    workers = workers or job_cores()
+    rows = read_samples(samples) + (read_samples(baseline) if baseline is not None else [])
     metrics = evaluate(
-        read_samples(samples),
-        train,
+        rows,
+        known_set(known, saved=known_reference, cache_dir=cache_dir, workers=workers),
         test,
         prescreen=prescreen,
         dft=dft,
@@ -224,6 +387,8 @@ def evaluate_files(
         reference=reference,
         workers=workers,
         keep_flagged=keep_flagged,
+        ipt=json.loads(ipt.read_text()) if ipt is not None else None,
+        ehull_tolerance=ehull_tolerance,
     )
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
