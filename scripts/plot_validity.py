@@ -10,4 +10,4 @@ log_to_file(snakemake.log[0])
 metrics = json.loads(Path(snakemake.input[0]).read_text())
 n_valid = round(metrics["validity"] * metrics["n_samples"])
 with atomic_output(Path(snakemake.output[0])) as tmp:
-    plot_validity(metrics["invalid_reasons"], n_valid, tmp)
+    plot_validity(metrics["invalid_reasons"], n_valid, tmp, f"{metrics['task']} samples")

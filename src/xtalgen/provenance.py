@@ -135,8 +135,8 @@ def sampling_throughput(shards: list[Path], benchmarks: list[Path], path: Path) 
     return table
 
 
-def plot_validity(reasons: dict[str, int], n_valid: int, path: Path) -> None:
-    """Bar chart of valid samples and of each reason for an invalid one."""
+def plot_validity(reasons: dict[str, int], n_valid: int, path: Path, what: str = "samples") -> None:
+    """Bar chart of valid samples and of each reason for an invalid one; ``what`` names the samples."""
     import matplotlib as mpl  # noqa: PLC0415
 
     mpl.use("Agg")
@@ -146,7 +146,7 @@ def plot_validity(reasons: dict[str, int], n_valid: int, path: Path) -> None:
     values = [n_valid, *reasons.values()]
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(labels) + 1.2))
     ax.barh(labels[::-1], values[::-1], color=["tab:red"] * len(reasons) + ["tab:green"])
-    ax.set_xlabel("samples")
+    ax.set_xlabel(f"{what} (N = {n_valid + sum(reasons.values())})")
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)

@@ -54,7 +54,7 @@ def test_prescreen_stage_reruns_only_what_changed(workflow, candidates, pilot_di
     strict = workflow({"prescreen": {**overrides["prescreen"], "ehull_max": -1.0}})
     assert _ran(strict.run()) == {"select_metastable"}
     assert [p.stat().st_mtime_ns for p in shard_results] == stamps
-    assert json.loads((out / "summary.json").read_text())["metastable"] == 0
+    assert json.loads((out / "summary.json").read_text())["selected"] == 0
 
     # A changed hull rebuilds it and re-rates every structure; it never relaxes one again.
     smaller = workflow({**overrides, "hull": {"dataset": [str(pilot_dir)]}})

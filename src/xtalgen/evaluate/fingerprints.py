@@ -130,10 +130,13 @@ def load_fingerprints(path: Path, cifs: list[str] | None = None) -> Fingerprints
     return Fingerprints(data["structure"], data["composition"])
 
 
-def save_reference(structures: Path, out: Path, workers: int) -> int:
-    """Fingerprint a reference table (``id, cif``) once, for every later evaluation."""
+def save_reference(structures: Path, out: Path, workers: int, cache_dir: Path | None = None) -> int:
+    """Fingerprint a reference table (``id, cif``) once, for every later evaluation.
+
+    With ``cache_dir`` the same CIFs are fingerprinted once per machine, not once per run.
+    """
     from xtalgen.structures_io import cif_table  # noqa: PLC0415
 
     cifs = list(cif_table(structures)["cif"])
-    _save(fingerprint_cifs(cifs, workers, f"{structures.name} fingerprints"), _key(cifs), out)
+    _save(load_or_fingerprint(cifs, cache_dir, workers, f"{structures.name} fingerprints"), _key(cifs), out)
     return len(cifs)
