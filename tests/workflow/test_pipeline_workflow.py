@@ -61,7 +61,7 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
         "Metrics of the",
         "Run manifest",
         "Sampling throughput of each sampling job",
-        "beside the published ones",
+        "beside every row of the paper",
         "The atomate2 flow prepared for each metastable candidate",
     ):
         assert caption.lower() in html.lower(), caption
