@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from xtalgen.config_check import ConfigError, check_config
+from xtalgen.config_check import ConfigError, check_config, coerce_overrides
 
 min_version("9.0")
 
@@ -13,6 +13,7 @@ configfile: "config.yaml"
 
 
 try:
+    coerce_overrides(config, Path(workflow.basedir) / "config.schema.yaml")
     check_config(config, Path(workflow.basedir) / "config.schema.yaml")
 except ConfigError as err:
     raise WorkflowError(str(err)) from None

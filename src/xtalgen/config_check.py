@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
@@ -10,7 +11,7 @@ import yaml
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["ConfigError", "check_config"]
+__all__ = ["ConfigError", "check_config", "coerce_overrides"]
 
 
 class ConfigError(ValueError):
@@ -52,12 +53,69 @@ def _combinations(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _types(schema: dict[str, Any]) -> set[str]:
+    declared = schema.get("type", [])
+    return {declared} if isinstance(declared, str) else set(declared)
+
+
+def _coerced(value: str, types: set[str]) -> Any:
+    """``value`` as the schema's number, integer, boolean or null when it reads as one, else as is."""
+    if "string" in types and not ({"null"} & types and value.strip().lower() in {"null", "none", "~"}):
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    fits = {
+        "integer": isinstance(parsed, int) and not isinstance(parsed, bool),
+        "number": isinstance(parsed, (int, float)) and not isinstance(parsed, bool),
+        "boolean": isinstance(parsed, bool),
+        "null": parsed is None,
+    }
+    return parsed if any(fits.get(t, False) for t in types) else value
+
+
+def coerce_overrides(config: dict[str, Any], schema_path: Path) -> dict[str, Any]:
+    """Give ``snakemake --config`` values the schema's types, in place.
+
+    Snakemake passes ``--config 'sample={temperature: 0.9}'`` on as the string '0.9'; the schema
+    says which keys hold numbers, booleans or null, so those strings are read as such.
+    """
+    schema = yaml.safe_load(schema_path.read_text())
+
+    def walk(node: Any, spec: dict[str, Any]) -> Any:
+        if isinstance(node, dict):
+            props = spec.get("properties", {})
+            for key, value in node.items():
+                if key in props:
+                    node[key] = walk(value, props[key])
+            return node
+        if isinstance(node, list) and isinstance(spec.get("items"), dict):
+            return [walk(v, spec["items"]) for v in node]
+        if isinstance(node, str):
+            return _coerced(node, _types(spec))
+        return node
+
+    return walk(config, schema)
+
+
+def _non_finite(node: Any, path: tuple[str, ...] = ()) -> list[str]:
+    """Keys holding NaN or infinity: a threshold of NaN compares false with everything, silently."""
+    if isinstance(node, dict):
+        return [m for key, value in node.items() for m in _non_finite(value, (*path, str(key)))]
+    if isinstance(node, list):
+        return [m for i, value in enumerate(node) for m in _non_finite(value, (*path, str(i)))]
+    if isinstance(node, float) and not math.isfinite(node):
+        return [f"config key {'.'.join(path)}: {node} is not a finite number; give a number"]
+    return []
+
+
 def check_config(config: dict[str, Any], schema_path: Path) -> None:
     """Raise one :class:`ConfigError` listing every problem, each with its dotted key."""
     schema = yaml.safe_load(schema_path.read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    messages = [_describe(e) for e in errors] + _combinations(config)
+    messages = [_describe(e) for e in errors] + _non_finite(config) + _combinations(config)
     if messages:
         lines = "\n".join(f"  - {m}" for m in messages)
         raise ConfigError(

@@ -1,19 +1,52 @@
-"""File writing that never leaves a half-written output behind."""
+"""Files and processes that fail cleanly.
+
+Atomic outputs with the user's umask, output paths checked before the work, one run per output,
+errors that name an unreadable input, and workers that end with their parent.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
 import os
+import signal
 import sys
 import tempfile
+import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["atomic_output", "job_cores", "log_to_file"]
+    import pandas as pd
+
+__all__ = [
+    "OutputLockedError",
+    "UnreadableFileError",
+    "atomic_output",
+    "check_output",
+    "die_with_parent",
+    "job_cores",
+    "log_to_file",
+    "output_lock",
+    "read_csv",
+]
+
+
+class UnreadableFileError(ValueError):
+    """An input file that exists but cannot be read as what it should be."""
+
+
+class OutputLockedError(RuntimeError):
+    """Another run is writing the same output."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -26,6 +59,8 @@ def atomic_output(path: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        if tmp.exists():  # mkstemp makes 0600; an output is created as any other tool's, by umask
+            tmp.chmod((0o777 if tmp.is_dir() else 0o666) & ~_umask())
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -40,3 +75,98 @@ def log_to_file(path: str | Path) -> None:
 def job_cores() -> int:
     """The cores this job was given (its CPU affinity, as Slurm and Snakemake set it)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_output(path: Path, *, folder: bool = False) -> Path:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    That is a folder where a file goes (or the reverse), a parent that is a file, or a parent
+    without write permission.
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        want, found = ("a folder", "a file") if folder else ("a file", "a folder")
+        raise ValueError(f"{path} is {found}; the output must be {want}: give another path")
+    parent = path.parent
+    for ancestor in (parent, *parent.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ValueError(f"{path}: {ancestor} is a file, so the output cannot be written under it")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise ValueError(f"{path}: no permission to write in {ancestor}")
+            break
+    return path
+
+
+@contextlib.contextmanager
+def output_lock(path: Path) -> Iterator[Path]:
+    """Hold ``.<name>.lock`` beside ``path`` for the block; a second run on the output is refused.
+
+    The lock is an flock, so it is released however the holder ends, even killed.
+    """
+    import fcntl  # noqa: PLC0415 - POSIX only, as the workflow
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}.lock"
+    handle = lock.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise OutputLockedError(
+                f"{path}: another run (pid {holder}) is writing this output; wait for it to end, or "
+                "give another output path"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield lock
+        lock.unlink(missing_ok=True)  # still held: no other run can be between open and flock
+    finally:
+        handle.close()
+
+
+def read_csv(path: Path, what: str = "a CSV table", **kwargs: Any) -> pd.DataFrame:
+    """``pandas.read_csv`` whose failures name the file and what it should have been."""
+    import pandas as pd  # noqa: PLC0415
+
+    path = Path(path)
+    if path.is_dir():
+        raise UnreadableFileError(f"{path} is a folder; expected {what} (.csv or .csv.gz)")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; expected {what} (.csv or .csv.gz)")
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise UnreadableFileError(
+            f"{path}: truncated or corrupt gzip ({err}); expected {what}: download or copy it again"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise UnreadableFileError(
+            f"{path}: not UTF-8 text (byte {err.start}); expected {what}, saved as UTF-8"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise UnreadableFileError(f"{path} is empty; expected {what} with a header line") from None
+    except pd.errors.ParserError as err:
+        first = str(err).strip().splitlines()[0]
+        raise UnreadableFileError(f"{path}: not a readable CSV ({first}); expected {what}") from None
+
+
+def die_with_parent() -> None:
+    """Worker initializer: the kernel ends this process when its parent ends, however it ends.
+
+    Linux's PR_SET_PDEATHSIG; a worker whose parent is already gone exits at once.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent or parent == 1:  # the parent died before the call took effect
+        os._exit(1)

@@ -2,35 +2,89 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import warnings
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
-from pymatgen.core import Structure
+from pymatgen.core import Element, Structure
+
+from xtalgen.io import read_csv
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["StructureInput", "cif_table", "parse_cif", "read_structures"]
+__all__ = [
+    "MAX_LATTICE_LENGTH",
+    "StructureInput",
+    "cif_table",
+    "parse_cif",
+    "read_structures",
+    "structure_problem",
+]
+log = logging.getLogger(__name__)
+
+# No inorganic crystal cell is longer; a longer one is a units error or a model's runaway digits.
+MAX_LATTICE_LENGTH = 1000.0  # Å
 
 # (id, structure or None, why it could not be read)
 StructureInput = tuple[str, Structure | None, str | None]
 
 
+def structure_problem(structure: Structure) -> str | None:
+    """Why a parsed structure cannot be used anywhere downstream, or None.
+
+    pymatgen reads a NaN lattice length or a partial occupancy without complaint; every later step
+    (neighbour lists, fingerprints, relaxation, crystal strings) then fails on it or is meaningless.
+    """
+    params = structure.lattice.parameters
+    shown = tuple(round(x, 3) for x in params)
+    if len(structure) == 0:
+        return "no sites"
+    if not all(math.isfinite(x) for x in params):
+        return f"non-finite lattice parameters {shown}"
+    checks = (
+        (
+            min(params[:3]) <= 0 or max(params[:3]) > MAX_LATTICE_LENGTH,
+            f"lattice lengths {shown[:3]} Å outside (0, {MAX_LATTICE_LENGTH:g}]",
+        ),
+        (
+            not structure.lattice.volume > 0,
+            f"cell volume {structure.lattice.volume:.3g} Å^3 (degenerate angles)",
+        ),
+        (not np.isfinite(structure.frac_coords).all(), "non-finite site coordinates"),
+        (not structure.is_ordered, "partial occupancy (a disordered site); give an ordered structure"),
+    )
+    for failed, reason in checks:
+        if failed:
+            return reason
+    unknown = sorted(
+        {str(sp) for sp in structure.species if not Element.is_valid_symbol(getattr(sp, "symbol", ""))}
+    )
+    return f"unknown element(s) {', '.join(unknown)}" if unknown else None
+
+
 def parse_cif(text: str) -> tuple[Structure | None, str | None]:
-    """The structure of a CIF, or None and the reason it cannot be read."""
+    """The structure of a CIF, or None and the reason it cannot be read or used.
+
+    Every command and rule reads structures through here, so one bad CIF is one skipped row.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return Structure.from_str(text, fmt="cif"), None
+            structure = Structure.from_str(text, fmt="cif")
     except Exception as err:  # pymatgen raises many types for bad CIFs
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return None, f"unparseable CIF ({first})"
+    problem = structure_problem(structure)
+    return (None, f"unusable structure: {problem}") if problem else (structure, None)
 
 
 def _from_csv(path: Path) -> Iterator[StructureInput]:
-    table = pd.read_csv(path)
+    table = read_csv(path, "a table with a cif column")
     if "cif" not in table.columns:
         raise ValueError(f"{path}: no 'cif' column; columns are {', '.join(table.columns)}")
     id_column = next((c for c in ("id", "material_id") if c in table.columns), None)
@@ -48,24 +102,60 @@ def _from_extxyz(path: Path) -> Iterator[StructureInput]:
 
     for i, atoms in enumerate(iread(path, index=":", format="extxyz")):
         row_id = str(atoms.info.get("id", f"frame{i + 1}"))
-        yield row_id, AseAtomsAdaptor.get_structure(atoms), None
+        try:
+            structure = AseAtomsAdaptor.get_structure(atoms)
+        except Exception as err:  # a frame without a cell, or unknown symbols
+            yield row_id, None, f"unreadable frame ({err})"
+            continue
+        problem = structure_problem(structure)
+        yield (
+            row_id,
+            (None if problem else structure),
+            (f"unusable structure: {problem}" if problem else None),
+        )
 
 
 def read_structures(path: Path) -> list[StructureInput]:
-    """Every structure of ``path``, with a reason instead of a structure where one is unreadable."""
+    """Every structure of ``path``, with a reason instead of a structure where one is unusable.
+
+    Each skipped row is logged with the file, the row and the id; repeated ids are refused.
+    """
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: give a CSV, a folder of CIFs or extxyz")
     if path.is_dir():
         files = sorted(path.glob("*.cif"))
         if not files:
             raise ValueError(f"{path}: a folder of structures must hold *.cif files")
-        return [(f.stem, *parse_cif(f.read_text())) for f in files]
-    name = path.name.lower()
-    if name.endswith((".csv", ".csv.gz")):
-        return list(_from_csv(path))
-    if name.endswith((".xyz", ".extxyz")):
-        return list(_from_extxyz(path))
-    raise ValueError(f"{path}: unknown structure format; use .csv(.gz), .extxyz or a CIF folder")
+        found = [(f.stem, *parse_cif(_text(f))) for f in files]
+    elif path.name.lower().endswith((".csv", ".csv.gz")):
+        found = list(_from_csv(path))
+    elif path.name.lower().endswith((".xyz", ".extxyz")):
+        found = list(_from_extxyz(path))
+    else:
+        raise ValueError(f"{path}: unknown structure format; use .csv(.gz), .extxyz or a CIF folder")
+    _refuse_repeated(path, [row_id for row_id, _, _ in found])
+    for row, (row_id, structure, reason) in enumerate(found, start=1):
+        if structure is None:
+            log.warning("%s, row %d (id %s): skipped: %s", path, row, row_id, reason)
+    return found
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as err:
+        from xtalgen.io import UnreadableFileError  # noqa: PLC0415
+
+        raise UnreadableFileError(f"{path}: not UTF-8 text (byte {err.start}); expected a CIF") from None
+
+
+def _refuse_repeated(path: Path, ids: list[str]) -> None:
+    repeated = pd.Series(ids)[pd.Series(ids).duplicated()].unique()
+    if len(repeated):
+        raise ValueError(
+            f"{path}: ids must be unique, since results are keyed on them; repeated: "
+            f"{', '.join(map(str, repeated[:5]))}"
+        )
 
 
 def cif_table(path: Path) -> pd.DataFrame:
@@ -77,9 +167,9 @@ def cif_table(path: Path) -> pd.DataFrame:
         files = sorted(path.glob("*.cif"))
         if not files:
             raise ValueError(f"{path}: a folder of structures must hold *.cif files")
-        table = pd.DataFrame({"id": [f.stem for f in files], "cif": [f.read_text() for f in files]})
+        table = pd.DataFrame({"id": [f.stem for f in files], "cif": [_text(f) for f in files]})
     elif name.endswith((".csv", ".csv.gz")):
-        raw = pd.read_csv(path)
+        raw = read_csv(path, "a table with a cif column")
         if "cif" not in raw.columns:
             raise ValueError(f"{path}: no 'cif' column; columns are {', '.join(raw.columns)}")
         id_column = next((c for c in ("id", "material_id") if c in raw.columns), None)
@@ -90,7 +180,5 @@ def cif_table(path: Path) -> pd.DataFrame:
     else:
         rows = [(i, s.to(fmt="cif") if s is not None else "") for i, s, _ in read_structures(path)]
         table = pd.DataFrame(rows, columns=["id", "cif"])
-    duplicated = table["id"][table["id"].duplicated()].unique()
-    if len(duplicated):
-        raise ValueError(f"{path}: ids must be unique; repeated: {', '.join(map(str, duplicated[:5]))}")
+    _refuse_repeated(path, list(table["id"]))
     return table

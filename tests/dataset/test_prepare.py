@@ -56,7 +56,7 @@ def test_bad_rows_become_rejects_with_reasons(bad_csv: Path, tmp_path: Path):
     assert saved["rejects"] == 4
     reasons = dict(zip(rejects.row, rejects.reason, strict=True))
     assert reasons[4].startswith("unparseable CIF")
-    assert reasons[8] == "partial occupancy (disordered sites)"
+    assert "partial occupancy" in reasons[8]
     assert reasons[12] == "missing value in column 'band_gap'"
     assert reasons[16] == "missing value in column 'cif'"
     assert set(rejects.split) == {"train"}
@@ -81,7 +81,7 @@ def test_missing_column_names_file_and_column(tmp_path: Path, pilot_train: pd.Da
 def test_unreadable_file(tmp_path: Path):
     path = tmp_path / "test.csv.gz"
     path.write_bytes(b"\x1f\x8b garbage")
-    with pytest.raises(DatasetError, match="not a readable CSV"):
+    with pytest.raises(DatasetError, match=r"test\.csv\.gz: truncated or corrupt gzip"):
         read_table(path)
 
 

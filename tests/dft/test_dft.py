@@ -84,7 +84,7 @@ def test_maker_and_incar_overrides_are_configurable(tmp_path, si):
     settings = DftSettings(
         maker="MPMetaGGADoubleRelaxStaticMaker", incar_overrides={"NCORE": 4}, vasp_cmd="srun vasp_std"
     )
-    table = prepare_flows([("si-1", si)], tmp_path, settings)
+    table = prepare_flows([("si-1", si, None)], tmp_path, settings)
     assert table.loc[0, "static_job"] == "MP meta-GGA static"
     incar = Incar.from_file(tmp_path / "si-1" / "inputs" / "INCAR")
     assert incar["NCORE"] == 4
@@ -96,16 +96,18 @@ def test_bad_settings_and_rows_name_what_to_fix(tmp_path, capsys):
         DftSettings(maker="NoSuchMaker")
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"id": ["x1"], "cif": ["data_garbage\n_cell_length_a"]}).to_csv(bad, index=False)
-    assert main(["dft", "prepare", "--structures", str(bad), "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert "row 1 (x1)" in err and str(bad) in err
+    assert main(["dft", "prepare", "--structures", str(bad), "--out", str(tmp_path / "o")]) == 0
+    assert "1 candidates not prepared" in capsys.readouterr().out
+    manifest = pd.read_csv(tmp_path / "o" / "manifest.csv", keep_default_na=False)
+    assert list(manifest["status"]) == ["failed"]  # listed with its reason, never dropped silently
+    assert "unparseable CIF" in manifest["reason"].iloc[0]
     assert main(["dft", "status", "--state", str(tmp_path / "none")]) == 2
     assert "xtalgen dft submit" in capsys.readouterr().err
 
 
 def test_local_backend_then_collection(tmp_path, si, fe2o3, hull_path):
     prepared, state = tmp_path / "prepared", tmp_path / "state"
-    prepare_flows([("si-1", si), ("fe2o3-1", fe2o3)], prepared, DftSettings())
+    prepare_flows([("si-1", si, None), ("fe2o3-1", fe2o3, None)], prepared, DftSettings())
     # Fe2O3 gets the Si reference outputs too: fake VASP rejects its inputs, so its flow fails.
     with fake_vasp({**SI_MP_GGA_REF_PATHS}):
         submitted = submit(prepared, state, StateConfig("local"))

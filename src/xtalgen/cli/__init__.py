@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xtalgen import __version__
@@ -25,7 +26,15 @@ __all__ = ["build_parser", "main"]
 
 # Errors a user can fix from the message alone: printed without a traceback. Every xtalgen error
 # (DatasetError, DatasetUnavailableError, BaseModelUnavailableError, HullError, ...) is one of these.
-USER_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, RuntimeError)
+# A folder given for a file (or the reverse) and a denied permission name the path themselves.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    ValueError,
+    RuntimeError,
+)
 
 DESCRIPTION = """\
 xtalgen: crystal dataset -> fine-tuned language model -> generated crystals -> verified materials.
@@ -90,6 +99,26 @@ def _renamed(argv: list[str]) -> str | None:
     return None
 
 
+# Commands whose --out is a folder; every other --out, --summary, --figure and --info is a file.
+OUT_FOLDERS = {
+    "_run_data_prepare",
+    "_run_tokenizer_train",
+    "_run_tiny_pretrain",
+    "_run_lora_train",
+    "_run_dft_prepare",
+}
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an unwritable output path before any work, not after hours of it."""
+    from xtalgen.io import check_output  # noqa: PLC0415
+
+    for name in ("out", "summary", "figure", "info"):
+        path = getattr(args, name, None)
+        if isinstance(path, Path):
+            check_output(path, folder=name == "out" and args.func.__name__ in OUT_FOLDERS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -99,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = build_parser().parse_args(argv)
     try:
+        _check_outputs(args)
         return int(args.func(args))
     except USER_ERRORS as err:
         message = str(err) if os.environ.get(WORKFLOW_TERMS) == "config" else in_cli_terms(str(err))

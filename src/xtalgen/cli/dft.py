@@ -115,7 +115,11 @@ def _run_dft_prepare(args: argparse.Namespace) -> int:
     )
     candidates = read_candidates(args.structures)[: args.max_candidates]
     table = prepare_flows(candidates, args.out, settings)
-    print(f"{len(table)} flows ({settings.maker}) -> {args.out}/manifest.csv")
+    failed = table[table["status"] != "prepared"]
+    print(
+        f"{len(table) - len(failed)} flows ({settings.maker}), {len(failed)} candidates not prepared "
+        f"(reasons in the manifest) -> {args.out}/manifest.csv"
+    )
     return 0
 
 

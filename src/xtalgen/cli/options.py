@@ -72,11 +72,9 @@ def read_csv_or_none(path: Path | None) -> pd.DataFrame | None:
     """A CSV as a table, or None when no path was given."""
     if path is None:
         return None
-    import pandas as pd  # noqa: PLC0415
+    from xtalgen.io import read_csv  # noqa: PLC0415
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    return pd.read_csv(path)
+    return read_csv(path)
 
 
 # The library names its settings by their workflow config keys, since the workflow is where most of

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from xtalgen.io import UnreadableFileError, read_csv
 from xtalgen.structures_io import parse_cif
 
 if TYPE_CHECKING:
@@ -61,9 +62,9 @@ class Reject:
 def read_table(path: Path, max_rows: int | None = None) -> pd.DataFrame:
     """Read a CSV(.gz) and check that the MP-20 columns are there."""
     try:
-        table = pd.read_csv(path, nrows=max_rows)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError, EOFError) as err:
-        raise DatasetError(f"{path}: not a readable CSV ({err})") from err
+        table = read_csv(path, "an MP-20-style CSV (material_id, cif, ...)", nrows=max_rows)
+    except (OSError, UnreadableFileError) as err:
+        raise DatasetError(str(err)) from None
     missing = [c for c in (*REQUIRED_COLUMNS, *PROPERTY_COLUMNS) if c not in table.columns]
     if missing:
         raise DatasetError(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from xtalgen.dataset.mp20 import DatasetError, Entry, parse_row, read_table
-from xtalgen.io import atomic_output
+from xtalgen.io import atomic_output, die_with_parent
 from xtalgen.text.codec import encode
 from xtalgen.text.prompts import make_record
 
@@ -143,7 +143,7 @@ def _process_row(job: _Job) -> _Result:
 def _results(jobs: list[_Job], workers: int) -> Iterable[_Result]:
     if workers == 1 or len(jobs) < 64:
         return map(_process_row, jobs)
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent)
     chunk = max(16, len(jobs) // (workers * 8))
     return _closing_map(pool, jobs, chunk)
 
@@ -166,6 +166,9 @@ def prepare_split(
     settings = settings or PrepareSettings()
     start = time.perf_counter()
     table = read_table(source, settings.max_rows)
+    repeated = table["material_id"][table["material_id"].duplicated()].astype(str).unique()
+    if len(repeated):  # the structures table, prompts and every later result are keyed on the id
+        raise DatasetError(f"{source}: material_id must be unique; repeated: {', '.join(repeated[:5])}")
     rows = table.to_dict("records")
     jobs: list[_Job] = [(row, i + 1, split, settings) for i, row in enumerate(rows)]
 

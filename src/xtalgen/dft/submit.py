@@ -37,6 +37,11 @@ def load_flows(prepared: Path) -> list[tuple[dict[str, Any], Flow]]:
     rows = pd.read_csv(manifest, keep_default_na=False, dtype={"candidate_id": str}).to_dict("records")
     flows = []
     for row in rows:
+        if row.get("status", "prepared") != "prepared":
+            log.warning(
+                "candidate %s was not prepared (%s); not submitted", row["candidate_id"], row["reason"]
+            )
+            continue
         path = prepared / row["flow"]
         try:
             flow = MontyDecoder().process_decoded(json.loads(path.read_text()))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from xtalgen.io import atomic_output
+from xtalgen.io import atomic_output, die_with_parent
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,13 +67,15 @@ def _featurizers():  # noqa: ANN202 - matminer objects
 
 
 def _one(cif: str) -> tuple[list[float], list[float]]:
-    from pymatgen.core import Structure  # noqa: PLC0415
+    from xtalgen.structures_io import parse_cif  # noqa: PLC0415
 
     site_fp, comp_fp = _featurizers()
     try:
+        structure, _ = parse_cif(cif)  # a NaN or 1e9 Å cell is left out at once, not fingerprinted
+        if structure is None:
+            raise ValueError("unusable structure")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            structure = Structure.from_str(cif, fmt="cif")
             sites = np.array([site_fp.featurize(structure, i) for i in range(len(structure))])
             composition = comp_fp.featurize(structure.composition)
         return sites.mean(axis=0).tolist(), list(composition)
@@ -88,7 +90,7 @@ def fingerprint_cifs(cifs: list[str], workers: int = 1, desc: str = "fingerprint
         rows = [_one(c) for c in tqdm(cifs, desc=desc, mininterval=5)]
     else:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
             chunk = max(1, len(cifs) // (workers * 8))
             done = pool.map(_one, cifs, chunksize=chunk)
             rows = list(tqdm(done, total=len(cifs), desc=desc, mininterval=5))

@@ -37,7 +37,7 @@ from xtalgen.evaluate.metrics import (
     wasserstein,
 )
 from xtalgen.evaluate.validity import composition_valid, structure_valid
-from xtalgen.io import atomic_output, job_cores
+from xtalgen.io import atomic_output, job_cores, read_csv
 from xtalgen.prescreen.rates import METASTABLE_EHULL, STABLE_EHULL, stability_rates
 from xtalgen.structures_io import cif_table, parse_cif
 
@@ -57,7 +57,7 @@ def read_samples(path: Path) -> list[Sample]:
     A table without a ``task`` column holds unconditional samples.
     """
     if path.is_file() and path.name.endswith((".csv", ".csv.gz")):
-        table = pd.read_csv(path, keep_default_na=False)
+        table = read_csv(path, "a samples table with a cif column", keep_default_na=False)
         if {"attempt", "status", "cif", "id"} <= set(table.columns):
             table = table.sort_values(["id", "attempt"])
             best = table[table["status"] == "ok"].groupby("id").head(1)
@@ -137,7 +137,8 @@ class _Ratings:
         n = len(samples)
         if prescreen is None:
             return cls(np.full(n, np.nan), np.zeros(n, bool), [None] * n)
-        table = pd.read_csv(prescreen, keep_default_na=False, na_values=[""], dtype={"id": str})
+        what = "the prescreen's results.csv"
+        table = read_csv(prescreen, what, keep_default_na=False, na_values=[""], dtype={"id": str})
         table = table[table["status"] == "ok"].set_index("id")
         ehull, flagged, relaxed = np.full(n, np.nan), np.zeros(n, bool), []
         for i, sample in enumerate(samples):
@@ -156,7 +157,8 @@ class _Ratings:
 def _dft_ehull(samples: list[Sample], dft: Path | None) -> np.ndarray | None:
     if dft is None:
         return None
-    table = pd.read_csv(dft, keep_default_na=False, na_values=[""], dtype={"candidate_id": str})
+    what = "the table of `xtalgen dft collect`"
+    table = read_csv(dft, what, keep_default_na=False, na_values=[""], dtype={"candidate_id": str})
     values = dict(zip(table["candidate_id"], table["e_above_hull_dft"], strict=True))
     return np.array([values.get(s.id, np.nan) for s in samples], dtype=float)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from xtalgen.io import atomic_output
+from xtalgen.io import atomic_output, output_lock, read_csv
 from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
 from xtalgen.lm.records import read_records
 from xtalgen.lm.sampling import (
@@ -93,7 +93,7 @@ def finetune_files(
 
 def conditions_from_structures(path: Path, max_rows: int | None) -> pd.DataFrame:
     """A conditions table (formula, spacegroup, e_above_hull) from a structures table's rows."""
-    table = pd.read_csv(path)
+    table = read_csv(path, "a structures table with formula and spacegroup columns")
     columns = [c for c in ("id", "formula", "spacegroup", "e_above_hull") if c in table.columns]
     return table[columns].head(max_rows) if max_rows else table[columns]
 
@@ -115,6 +115,13 @@ def plan_samples(
         requests += conditional_requests(conditions, conditional_per_row)
     if infill is not None and infill_per_row:
         requests += infill_requests(infill, infill_per_row, seed, swap_table=swap_table)
+    ids = pd.Series([r.id for r in requests])
+    repeated = ids[ids.duplicated()].unique()
+    if len(repeated):  # sample ids key the prescreen and the metrics: the tables' ids must be unique
+        raise ValueError(
+            f"sample requests: repeated ids {', '.join(repeated[:5])}; the conditions and infill tables "
+            "must give each row its own id"
+        )
     for index, shard in enumerate(shards):
         with atomic_output(shard) as tmp, tmp.open("w") as handle:
             for request in requests[index :: len(shards)]:
@@ -149,10 +156,11 @@ def sample_files(
     model = load_for_sampling(spec, adapter) if adapter is not None else load_base_model(spec)
     if torch.cuda.is_available():
         model = model.to("cuda")
-    rows = list(sample(model, tokenizer, _read_requests(requests), settings))
-    table = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
-    with atomic_output(out_csv) as tmp:
-        table.to_csv(tmp, index=False)
+    with output_lock(out_csv):
+        rows = list(sample(model, tokenizer, _read_requests(requests), settings))
+        table = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+        with atomic_output(out_csv) as tmp:
+            table.to_csv(tmp, index=False)
     return table
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from typing import TYPE_CHECKING
 
 from monty.json import MontyDecoder, MontyEncoder
@@ -41,14 +42,18 @@ class HullError(ValueError):
 
 def _read_json(path: Path) -> object:
     # By content, not by name: a file cached from a URL such as figshare's /files/<n> has no suffix.
+    if path.is_dir():
+        raise HullError(f"{path} is a folder; expected a JSON(.gz) file (a saved hull or MP entries)")
     with path.open("rb") as handle:
         gzipped = handle.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
     try:
         with opener(path, "rt") as handle:
             return json.load(handle, cls=MontyDecoder)
-    except (OSError, json.JSONDecodeError, EOFError) as err:
-        raise HullError(f"{path}: not a readable JSON(.gz) file ({err})") from err
+    except (OSError, json.JSONDecodeError, EOFError, zlib.error, UnicodeDecodeError) as err:
+        raise HullError(
+            f"{path}: not a readable JSON(.gz) file ({err}); expected MP entries as JSON"
+        ) from err
 
 
 def elemental_references(path: Path) -> dict[str, ComputedEntry]:

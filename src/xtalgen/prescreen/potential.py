@@ -57,6 +57,26 @@ def weights_sha256(model: str | Path) -> str:
     return digest.hexdigest()
 
 
+def check_potential_source(model: str | Path) -> bool:
+    """Whether ``model`` is a local folder; a missing path, or a name while offline, is refused.
+
+    Checked before any worker process starts, so the error is printed once. A name is fetched by matgl.
+    """
+    folder = Path(str(model)).expanduser()
+    if folder.is_dir():
+        return True
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    looks_like_path = os.sep in str(model) or str(model).startswith((".", "~"))
+    if offline or looks_like_path:
+        raise PotentialUnavailableError(
+            f"prescreen.model {model!r} is not a local folder"
+            + (" and HF_HUB_OFFLINE is set" if offline else "")
+            + ": set prescreen.model (CLI: --model) to a folder holding model.json, "
+            "model.pt and state.pt, such as matgl's pretrained_models/M3GNet-MP-2021.2.8-PES"
+        )
+    return False
+
+
 def load_potential(model: str | Path, aggregation: Aggregation = "auto") -> LoadedPotential:
     """Load ``model`` (a local folder, or a matgl pretrained name fetched online).
 
@@ -66,17 +86,7 @@ def load_potential(model: str | Path, aggregation: Aggregation = "auto") -> Load
     import matgl  # noqa: PLC0415 - heavy import, only where a potential is needed
 
     folder = Path(str(model)).expanduser()
-    is_local = folder.is_dir()
-    if not is_local:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
-        looks_like_path = os.sep in str(model) or str(model).startswith((".", "~"))
-        if offline or looks_like_path:
-            raise PotentialUnavailableError(
-                f"prescreen.model {model!r} is not a local folder"
-                + (" and HF_HUB_OFFLINE is set" if offline else "")
-                + ": set prescreen.model (CLI: --model) to a folder holding model.json, "
-                "model.pt and state.pt, such as matgl's pretrained_models/M3GNet-MP-2021.2.8-PES"
-            )
+    is_local = check_potential_source(model)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pymatgen.core import Structure
 
-from xtalgen.io import atomic_output, job_cores
+from xtalgen.io import atomic_output, die_with_parent, job_cores, output_lock
 from xtalgen.prescreen.energies import CompatibilityError, corrected_entry
 from xtalgen.prescreen.hull import HullCoverage, HullError, e_above_hull, load_hull
 from xtalgen.prescreen.prefilter import prefilter_reason
@@ -133,6 +133,12 @@ def _init_worker(model: str, aggregation: str, threads: int) -> None:
     torch.set_num_threads(threads)
     global _POTENTIAL  # noqa: PLW0603 - one potential per worker process
     _POTENTIAL = load_potential(model, aggregation).potential  # type: ignore[arg-type]
+
+
+def _init_pool_worker(model: str, aggregation: str, threads: int) -> None:
+    """A pool worker ends with its parent (kill -9 included), then loads the potential."""
+    die_with_parent()
+    _init_worker(model, aggregation, threads)
 
 
 def _relax_one(job: tuple[str, str, str, RelaxSettings]) -> dict[str, Any]:
@@ -263,7 +269,7 @@ def _relaxed(jobs: list[tuple[str, str, str, RelaxSettings]], settings: Prescree
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
+        initializer=_init_pool_worker,
         initargs=(settings.model, settings.aggregation, threads),
     )
     return _pooled(pool, jobs)
@@ -281,9 +287,20 @@ def relax_structures(
     out_csv: Path | None = None,
 ) -> pd.DataFrame:
     """Pre-filter and relax ``inputs``, resuming from and appending to the journal."""
-    from xtalgen.prescreen.potential import weights_sha256  # noqa: PLC0415
+    from xtalgen.prescreen.potential import check_potential_source, weights_sha256  # noqa: PLC0415
 
-    weights = weights_sha256(settings.model)
+    check_potential_source(settings.model)  # once, here, rather than in every worker
+    with output_lock(journal_path):  # a second run on the same output would relax everything twice
+        return _relax_locked(inputs, journal_path, settings, weights_sha256(settings.model), out_csv)
+
+
+def _relax_locked(
+    inputs: list[StructureInput],
+    journal_path: Path,
+    settings: PrescreenSettings,
+    weights: str,
+    out_csv: Path | None,
+) -> pd.DataFrame:
     done = _read_journal(journal_path)
     journal = _Journal(journal_path)
     reused = 0

@@ -9,7 +9,7 @@ import pandas as pd
 
 from xtalgen.dataset.mp20 import PROPERTY_COLUMNS, REQUIRED_COLUMNS, read_table
 from xtalgen.dataset.sources import find_split_file
-from xtalgen.io import atomic_output
+from xtalgen.io import atomic_output, read_csv
 from xtalgen.prescreen.gate import check_accuracy, measure_errors, plot_errors
 from xtalgen.prescreen.hull import (
     dataset_entries,
@@ -48,7 +48,7 @@ def dataset_tables(paths: list[Path]) -> list[pd.DataFrame]:
             files = [find_split_file(path, s) for s in ("train", "val", "test")]
             tables.extend(read_table(f).rename(columns=_RENAME) for f in files)
         elif path.name == "structures.csv":
-            tables.append(pd.read_csv(path))
+            tables.append(read_csv(path, "a data-stage structures table"))
         else:
             tables.append(read_table(path).rename(columns=_RENAME))
     return tables
