@@ -244,6 +244,25 @@ CASES = [
         "is a folder; expected a JSON(.gz) file",
     ),
     Case(
+        "a file where a folder is expected",
+        lambda t, h, p: [
+            "data",
+            "prepare",
+            "--dataset",
+            str(_table(t / "in.csv", GOOD)),
+            "--out",
+            str(t / "d"),
+        ],
+        2,
+        "in.csv is not a folder",
+    ),
+    Case(
+        "--out under a file",
+        lambda t, h, p: _dft_argv(t / "in.csv", _table(t / "in.csv", GOOD)),
+        2,
+        "is a file, so the output cannot be written under it",
+    ),
+    Case(
         "--out is a folder: refused before any relaxation",
         lambda t, h, p: [*_prescreen(t, h, _table(t / "in.csv", GOOD))[:-4], "--out", str(t)],
         2,
