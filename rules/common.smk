@@ -138,6 +138,14 @@ def ipt_on():
     return config["evaluate"]["ipt_structures"] > 0 and not BRING_YOUR_OWN
 
 
+def ipt_inputs(wildcards):
+    return {
+        "adapter": f"{RESULTS}/finetune/adapter",
+        "base": base_model_input(),
+        "structures": f"{RESULTS}/data/{VAL_SPLIT}/structures.csv",
+    }
+
+
 def ipt_cli_args():
     ev = config["evaluate"]
     args = f"--max-structures {ev['ipt_structures']} --translations {ev['ipt_translations']}"

@@ -22,9 +22,7 @@ rule fingerprint_reference:
 
 rule ipt:
     input:
-        adapter=f"{RESULTS}/finetune/adapter",
-        base=base_model_input(),
-        structures=f"{RESULTS}/data/{VAL_SPLIT}/structures.csv",
+        unpack(ipt_inputs),
     output:
         report(
             f"{RESULTS}/evaluate/ipt.json",
