@@ -33,7 +33,10 @@ def test_language_model_stages_sample_parsed_crystals(workflow):
     assert len(shards) == 2
     assert sum(len(pd.read_csv(p)) for p in shards) == len(samples)
     structures = pd.read_csv(results / "sample" / "structures.csv")
-    assert len(structures) == 8
+    assert (structures["task"] != "infill_uniform").sum() == 8
+    assert (structures["task"] == "infill_uniform").sum() == 2  # the paper's baseline, one per infill
+    baseline = pd.read_csv(results / "sample" / "infill_baseline.csv")
+    assert set(baseline["id"]) == {f"b-{i}" for i in samples.loc[samples["task"] == "infill", "id"]}
     assert structures["cif"].str.contains("_cell_length_a").all()
 
     # Deleting one sample shard reruns that shard alone.

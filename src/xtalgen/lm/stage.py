@@ -187,13 +187,14 @@ def gather_samples(
     tables = [pd.read_csv(p, keep_default_na=False, dtype={"cif": str}) for p in shards]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SAMPLE_COLUMNS)
     ok = table[table["status"] == "ok"]
+    rated = ok
     if baseline is not None:
         drawn = pd.read_csv(baseline, keep_default_na=False, dtype={"cif": str})
-        ok = pd.concat([ok, drawn[drawn["status"] == "ok"]], ignore_index=True)
+        rated = pd.concat([ok, drawn[drawn["status"] == "ok"]], ignore_index=True)
     with atomic_output(samples) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_output(structures) as tmp:
-        ok[["id", "cif", "task"]].to_csv(tmp, index=False)
+        rated[["id", "cif", "task"]].to_csv(tmp, index=False)
     first = table[table["attempt"] == 1]
     stats: dict[str, Any] = {
         "requests": int(table["id"].nunique()),
@@ -215,7 +216,7 @@ def gather_samples(
         identity = infill["proposed_element"].astype(str) == infill["masked_element"].astype(str)
         stats["infill_identity"] = int(identity.sum())  # the masked element proposed back: no new material
     if baseline is not None:
-        stats["infill_uniform_structures"] = int((ok["task"] == "infill_uniform").sum())
+        stats["infill_uniform_structures"] = int((rated["task"] == "infill_uniform").sum())
     with atomic_output(summary) as tmp:
         tmp.write_text(json.dumps(stats, indent=2) + "\n")
     return stats
