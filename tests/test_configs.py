@@ -44,6 +44,9 @@ def test_paper_config_has_the_papers_settings():
     assert "Llama-2-7b" in paper["model"]["base"]
     assert (paper["finetune"]["lora"]["r"], paper["finetune"]["lora"]["alpha"]) == (8, 32)
     assert paper["finetune"]["learning_rate"] == 5e-4
+    assert paper["finetune"]["lora"]["target_modules"] == ["q_proj", "v_proj"]  # the paper's code
+    ft = paper["finetune"]
+    assert ft["batch_size"] * ft["grad_accum"] * ft["gpus"] == 256 and ft["epochs"] == 65  # 7B
     assert paper["sample"]["unconditional"] == 10_000
     assert (paper["sample"]["temperature"], paper["sample"]["top_p"]) == (0.7, 0.9)
     assert paper["prescreen"]["ehull_max"] == 0.1

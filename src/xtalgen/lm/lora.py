@@ -34,7 +34,10 @@ ADAPTER_CONFIG = "adapter_config.json"
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """The paper's LoRA: r 8, alpha 32, dropout 0.05 on the attention projections."""
+    """The paper's rank 8 and alpha 32; dropout 0.05 and q/k/v/o are this project's defaults.
+
+    The paper's code adapts peft's default modules for LLaMA, q_proj and v_proj.
+    """
 
     r: int = 8
     alpha: int = 32

@@ -65,7 +65,7 @@ Constraint = Literal["none", "elements", "format"]
 
 @dataclass(frozen=True)
 class SampleSettings:
-    """Decoding settings; temperature and top_p follow the paper's sampling."""
+    """Decoding settings; temperature 0.7 is one of the paper's two (its Table 1 also has 1.0)."""
 
     temperature: float = 0.7
     top_p: float = 0.9
