@@ -100,6 +100,9 @@ def all_outputs():
         f"{RESULTS}/report/validity.png",
         f"{RESULTS}/report/metrics_vs_paper.csv",
     ]
+    audit += expand(
+        f"{RESULTS}/report/tables/{{name}}.html", name=["metrics", "candidates", "dft", "costs", "manifest"]
+    )
     return data + lm + prescreen + dft + audit
 
 

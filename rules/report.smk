@@ -104,3 +104,46 @@ rule compare_paper:
         "../envs/evaluate.yaml"
     script:
         "../scripts/compare_paper.py"
+
+
+rule report_tables:
+    input:
+        metrics=f"{RESULTS}/evaluate/metrics.json",
+        paper=f"{RESULTS}/report/metrics_vs_paper.csv",
+        metastable=f"{RESULTS}/prescreen/metastable.csv",
+        flagged=f"{RESULTS}/prescreen/flagged.csv",
+        dft_manifest=f"{RESULTS}/dft/manifest.csv",
+        costs=f"{RESULTS}/report/job_costs.csv",
+        run_manifest=f"{RESULTS}/report/manifest.json",
+    output:
+        metrics=report(
+            f"{RESULTS}/report/tables/metrics.html",
+            category="Tables",
+            caption="../report/tables_metrics.rst",
+        ),
+        candidates=report(
+            f"{RESULTS}/report/tables/candidates.html",
+            category="Tables",
+            caption="../report/tables_candidates.rst",
+        ),
+        dft=report(
+            f"{RESULTS}/report/tables/dft.html",
+            category="Tables",
+            caption="../report/tables_dft.rst",
+        ),
+        costs=report(
+            f"{RESULTS}/report/tables/costs.html",
+            category="Tables",
+            caption="../report/tables_costs.rst",
+        ),
+        manifest=report(
+            f"{RESULTS}/report/tables/manifest.html",
+            category="Tables",
+            caption="../report/tables_manifest.rst",
+        ),
+    log:
+        f"{RESULTS}/logs/report/report_tables.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/report_tables.py"

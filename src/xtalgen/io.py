@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OutputLockedError",
+    "Progress",
     "UnreadableFileError",
     "atomic_output",
     "check_output",
@@ -170,3 +172,35 @@ def die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent or parent == 1:  # the parent died before the call took effect
         os._exit(1)
+
+
+class Progress:
+    """A line on stderr at the first step, then at least every ``every`` seconds, and at the end.
+
+    Long jobs (pretraining, fine-tuning, sampling, relaxation) write to the log Snakemake names, so a
+    user tailing it sees the job move; stderr is that log in every rule.
+    """
+
+    def __init__(self, what: str, total: int | None, every: float = 60.0) -> None:
+        self.what, self.total, self.every = what, total, every
+        self.start = time.monotonic()
+        self.last: float | None = None
+
+    def update(self, done: int, detail: str = "", *, force: bool = False) -> None:
+        """Report ``done`` of ``total`` if a line is due (or ``force``)."""
+        now = time.monotonic()
+        if not force and self.last is not None and now - self.last < self.every:
+            return
+        self.last = now
+        elapsed = now - self.start
+        of = f" of {self.total}" if self.total else ""
+        left = ""
+        if self.total and 0 < done < self.total:
+            left = f", about {elapsed / done * (self.total - done) / 60:.1f} min left"
+        tail = f"; {detail}" if detail else ""
+        stamp = time.strftime("%H:%M:%S")
+        print(
+            f"[{stamp}] {self.what}: {done}{of} after {elapsed / 60:.1f} min{left}{tail}",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import platform
 import subprocess
 from importlib import metadata
@@ -150,3 +151,141 @@ def plot_validity(reasons: dict[str, int], n_valid: int, path: Path, what: str =
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)
+
+
+_STYLE = """<style>
+body{font-family:system-ui,sans-serif;font-size:13px;margin:8px}
+table{border-collapse:collapse;margin:6px 0 14px}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f2f2f2}
+caption{caption-side:top;text-align:left;font-weight:600;padding:4px 0}
+pre{margin:0;font-size:11px}
+</style>"""
+
+
+def _cell(value: Any) -> str:
+    import html  # noqa: PLC0415
+
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def html_table(table: pd.DataFrame, caption: str, raw: tuple[str, ...] = ()) -> str:
+    """A plain HTML table (escaped, except the ``raw`` columns), readable inside the report."""
+    import html  # noqa: PLC0415
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = []
+    for record in table.to_dict("records"):
+        cells = (str(record[c]) if c in raw else _cell(record[c]) for c in table.columns)
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (
+        f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def html_page(title: str, body: list[str]) -> str:
+    """A standalone page: the report shows an HTML output inline."""
+    import html  # noqa: PLC0415
+
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{_STYLE}"
+        f"</head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def metrics_page(metrics: dict[str, Any], paper: pd.DataFrame) -> str:
+    """The run beside the paper's Table 1, then every task's metrics with what each number counts."""
+    keys = [
+        k for k, v in metrics.get("by_task", {}).get("unconditional", {}).items() if not isinstance(v, dict)
+    ]
+    by_task = metrics.get("by_task", {})
+    per_task = pd.DataFrame(
+        {"metric": keys, **{task: [m.get(k) for k in keys] for task, m in by_task.items()}}
+    )
+    definitions = metrics.get("definitions", {})
+    per_task["what it counts"] = [definitions.get(k, "") for k in keys]
+    protocol = paper["metric"].astype(str).str.startswith("protocol: ")
+    values = paper[~protocol].copy()
+    values["this run"] = pd.to_numeric(values["this run"], errors="coerce")
+    paper_protocol = next((c for c in paper.columns if c.startswith("paper: LLaMA")), None)
+    steps = pd.DataFrame(
+        {
+            "protocol": paper.loc[protocol, "metric"].str.removeprefix("protocol: "),
+            "this run": paper.loc[protocol, "this run"],
+            "the paper": paper.loc[protocol, paper_protocol] if paper_protocol else "",
+        }
+    )
+    title = "This run's unconditional metrics beside the paper's Table 1 (Gruver et al., ICLR 2024)"
+    body = [
+        html_table(values, title),
+        html_table(steps, "Where this run's protocol differs from the paper's"),
+        html_table(per_task, f"Metrics per task; novelty against {metrics.get('novelty_reference', 'n/a')}"),
+    ]
+    if metrics.get("ipt"):
+        ipt = pd.DataFrame([metrics["ipt"]])
+        body.append(html_table(ipt, "IPT, the increase in perplexity under translation"))
+    return html_page("Metrics", body)
+
+
+def candidates_page(metastable: pd.DataFrame, flagged: pd.DataFrame, top: int = 50) -> str:
+    """The candidates with E_hull and flags, each CIF unfolding in place."""
+    import html  # noqa: PLC0415
+
+    body = []
+    for table, caption in ((metastable, "Metastable candidates, most stable first"), (flagged, "Flagged")):
+        shown = table.head(top).copy()
+        columns = [
+            c for c in ("id", "formula", "e_above_hull", "e_form_per_atom", "flag", "reason") if c in shown
+        ]
+        view = shown[columns].copy()
+        if "cif_relaxed" in shown:
+            view["CIF (relaxed)"] = [
+                f"<details><summary>CIF</summary><pre>{html.escape(str(c))}</pre></details>"
+                for c in shown["cif_relaxed"]
+            ]
+        note = f" ({len(table)} in all, first {top} shown)" if len(table) > top else f" ({len(table)})"
+        body.append(html_table(view, caption + note, raw=("CIF (relaxed)",)))
+    return html_page("Candidates", body)
+
+
+def report_pages(
+    *,
+    metrics: Path,
+    paper: Path,
+    metastable: Path,
+    flagged: Path,
+    dft_manifest: Path,
+    costs: Path,
+    run_manifest: Path,
+    out: dict[str, Path],
+) -> None:
+    """The report's inline tables: metrics, candidates, DFT manifest, job costs and run manifest."""
+    import json  # noqa: PLC0415
+
+    from xtalgen.io import atomic_output  # noqa: PLC0415
+
+    def read(path: Path) -> pd.DataFrame:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+    run = json.loads(run_manifest.read_text())
+    flat = pd.json_normalize(run, sep=".").T.reset_index()
+    flat.columns = ["key", "value"]
+    pages = {
+        "metrics": metrics_page(json.loads(metrics.read_text()), read(paper)),
+        "candidates": candidates_page(read(metastable), read(flagged)),
+        "dft": html_page(
+            "DFT manifest", [html_table(read(dft_manifest), "The atomate2 flow of each candidate")]
+        ),
+        "costs": html_page(
+            "Job costs", [html_table(read(costs), "Wall time, peak memory and CPU time per job")]
+        ),
+        "manifest": html_page(
+            "Run manifest", [html_table(flat, "Configuration, code version, packages, inputs")]
+        ),
+    }
+    for name, text in pages.items():
+        with atomic_output(out[name]) as tmp:
+            tmp.write_text(text)

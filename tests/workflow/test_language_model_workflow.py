@@ -23,6 +23,12 @@ def test_language_model_stages_sample_parsed_crystals(workflow):
     assert log["val_loss"].notna().any()
     assert (results / "finetune" / "loss.png").stat().st_size > 0
 
+    # Long steps talk: a progress line at the first step and at least once a minute, in the rule's log.
+    logs = results / "logs"
+    assert "training steps (tiny): 1 of 10" in (logs / "model" / "pretrain_tiny.log").read_text()
+    assert "training steps (finetune): 4 of 4" in (logs / "finetune" / "finetune.log").read_text()
+    assert "samples parsed:" in (logs / "sample" / "shard_1-of-2.log").read_text()
+
     summary = json.loads((results / "sample" / "summary.json").read_text())
     assert summary["requests"] == 8  # 4 unconditional, 2 conditional, 2 infill
     assert set(summary["by_task"]) == {"unconditional", "conditional", "infill"}

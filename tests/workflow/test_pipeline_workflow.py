@@ -51,6 +51,10 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     assert (results / "report" / "validity.png").stat().st_size > 0
     metastable = (results / "prescreen" / "metastable.csv").read_text().count("_cell_length_a")
     assert len(list((results / "report" / "candidates").glob("*.cif"))) == min(metastable, 20)
+    tables = results / "report" / "tables"
+    for name in ("metrics", "candidates", "dft", "costs", "manifest"):  # shown inline in the report
+        assert "<table>" in (tables / f"{name}.html").read_text(), name
+    assert "LLaMA-2 70B, T=0.7" in (tables / "metrics.html").read_text()
     report = wf.workdir / "report.html"
     wf.run("--report", str(report))
     html = report.read_text(errors="replace")

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from pymatgen.core import Element
 
+from xtalgen.io import Progress
 from xtalgen.lm.constraints import (
     DEFAULT_ELEMENTS,
     ElementConstraint,
@@ -259,6 +260,8 @@ def sample(
     torch.manual_seed(settings.seed)
     model.eval()
     pending = list(requests)
+    progress = Progress("samples parsed", len(requests))
+    parsed = 0
     for attempt in range(1, settings.max_attempts + 1):
         failed = []
         # One batch shares one task and one set of allowed answers (constrained infill).
@@ -283,7 +286,9 @@ def sample(
                     } | _parse(request, text, settings, allowed)
                     if row["status"] != "ok":
                         failed.append(request)
+                    parsed += row["status"] == "ok"
                     yield row
+                progress.update(parsed, f"attempt {attempt}, {task} batch of {len(batch)}")
         pending = failed
         if not pending:
             break

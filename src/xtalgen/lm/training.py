@@ -16,7 +16,7 @@ import pandas as pd
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from xtalgen.io import atomic_output
+from xtalgen.io import Progress, atomic_output
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -62,6 +62,27 @@ class _CsvLog(TrainerCallback):
         if state.is_world_process_zero:
             with atomic_output(self.path) as tmp:
                 log_table(state.log_history).to_csv(tmp, index=False)
+
+
+class _ProgressLog(TrainerCallback):
+    """A progress line at least once a minute: the step, the latest loss, the time left."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.progress: Progress | None = None
+        self.loss: float | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.progress = Progress(self.what, state.max_steps)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs:
+            self.loss = logs["loss"]
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.progress is not None and state.is_world_process_zero:
+            loss = f"loss {self.loss:.4f}" if self.loss is not None else ""
+            self.progress.update(state.global_step, loss, force=state.global_step >= state.max_steps)
 
 
 def log_table(history: list[dict[str, Any]]) -> pd.DataFrame:
@@ -164,7 +185,7 @@ def train(
         train_dataset=train_set,
         eval_dataset=val_set,
         data_collator=collator,
-        callbacks=[_CsvLog(out_dir / "training_log.csv")],
+        callbacks=[_CsvLog(out_dir / "training_log.csv"), _ProgressLog(f"training steps ({out_dir.name})")],
     )
     last = get_last_checkpoint(str(checkpoints))
     if last:

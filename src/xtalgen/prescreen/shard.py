@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pymatgen.core import Structure
 
-from xtalgen.io import atomic_output, die_with_parent, job_cores, output_lock
+from xtalgen.io import Progress, atomic_output, die_with_parent, job_cores, output_lock
 from xtalgen.prescreen.energies import CompatibilityError, corrected_entry
 from xtalgen.prescreen.hull import HullCoverage, HullError, e_above_hull, load_hull
 from xtalgen.prescreen.prefilter import prefilter_reason
@@ -326,9 +326,11 @@ def _relax_locked(
         log.info(
             "%d of %d structures already in %s; %d to relax", reused, len(inputs), journal_path, len(jobs)
         )
-        for record in _relaxed(jobs, settings):
+        progress = Progress(f"relaxations ({journal_path.stem})", len(jobs))
+        for count, record in enumerate(_relaxed(jobs, settings), start=1):
             journal.write(record)
             done[record["id"]] = record
+            progress.update(count, f"{record['id']}: {record['status']}", force=count == len(jobs))
     finally:
         journal.close()
     order = [structure_id for structure_id, _, _ in inputs]

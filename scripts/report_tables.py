@@ -1,0 +1,12 @@
+"""Snakemake script of rule report_tables: the report's tables as HTML, shown inline."""
+
+import logging
+from pathlib import Path
+
+from xtalgen.io import log_to_file
+from xtalgen.provenance import report_pages
+
+log_to_file(snakemake.log[0])
+inputs = {name: Path(value) for name, value in snakemake.input.items()}
+report_pages(**inputs, out={name: Path(value) for name, value in snakemake.output.items()})
+logging.info("tables written: %s", ", ".join(snakemake.output))
