@@ -124,14 +124,30 @@ def sampling_throughput(shards: list[Path], benchmarks: list[Path], path: Path) 
             }
         )
     table = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(6, 0.4 * len(table) + 1.6))
-    ax.barh(table["shard"], table["attempts_per_s"], color="tab:gray", label="generated")
-    ax.barh(table["shard"], table["parsed_per_s"], color="tab:blue", label="parsed")
+    fig, ax = plt.subplots(figsize=(6.5, 0.6 * len(table) + 1.8))
+    rows_at = range(len(table))
+    height = 0.38  # the two bars of a shard side by side, so neither hides the other
+    ax.barh(
+        [y - height / 2 for y in rows_at],
+        table["attempts_per_s"],
+        height,
+        color="tab:gray",
+        label="generated",
+    )
+    ax.barh(
+        [y + height / 2 for y in rows_at], table["parsed_per_s"], height, color="tab:blue", label="parsed"
+    )
+    ax.set_yticks(list(rows_at), table["shard"])
     total = table["parsed"].sum() / table["seconds"].sum() if table["seconds"].sum() else 0.0
     ax.set_xlabel(f"samples per second per job (all shards: {total:.2f} parsed/s per job)")
-    ax.legend()
+    ax.set_title(
+        f"{len(table)} sampling jobs, {int(table['attempts'].sum())} samples generated, "
+        f"{int(table['parsed'].sum())} parsed",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
+    fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
     return table
 
@@ -141,15 +157,23 @@ def plot_validity(reasons: dict[str, int], n_valid: int, path: Path, what: str =
     import matplotlib as mpl  # noqa: PLC0415
 
     mpl.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import textwrap  # noqa: PLC0415
 
-    labels = ["valid", *(r[:50] for r in reasons)]
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    labels = ["valid", *(textwrap.fill(r, 44) for r in reasons)]  # wrapped, never cut
     values = [n_valid, *reasons.values()]
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(labels) + 1.2))
+    lines = sum(label.count("\n") + 1 for label in labels)
+    fig, ax = plt.subplots(figsize=(8, 0.3 * lines + 0.4 * len(labels) + 1.2))
     ax.barh(labels[::-1], values[::-1], color=["tab:red"] * len(reasons) + ["tab:green"])
-    ax.set_xlabel(f"{what} (N = {n_valid + sum(reasons.values())})")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # the axis counts samples
+    n = n_valid + sum(reasons.values())
+    ax.set_xlabel(what)
+    ax.set_title(f"Validity of {n} {what}: {n_valid} valid", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
+    fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,9 +21,6 @@ from xtalgen.prescreen.hull import (
 )
 from xtalgen.prescreen.potential import load_potential
 from xtalgen.prescreen.rates import DEFINITIONS, stability_rates
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 __all__ = [
     "build_hull_file",
@@ -130,7 +128,7 @@ def validate_potential_files(
     }
     if out_png is not None:
         with atomic_output(out_png) as tmp:
-            plot_errors(errors, tmp, f"{model} ({loaded.aggregation})")
+            plot_errors(errors, tmp, f"{Path(str(model)).name} ({loaded.aggregation} aggregation)")
     check_accuracy(errors, max_error)
     with atomic_output(out_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
@@ -282,7 +280,7 @@ def _plot_ehull(rated: pd.DataFrame, ehull_max: float, path: Path) -> None:
     counts = rated.loc[flagged, "flag"].value_counts()
     detail = ", ".join(f"{n} {name}" for name, n in counts.items()) or "none flagged"
     ax.set_title(f"{len(rated)} rated structures ({detail})", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left", framealpha=0.9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
+    fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
