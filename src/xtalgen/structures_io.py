@@ -14,7 +14,7 @@ from pymatgen.core import Element, Structure
 from xtalgen.io import read_csv
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
 
 __all__ = [
@@ -133,7 +133,7 @@ def read_structures(path: Path) -> list[StructureInput]:
         found = list(_from_extxyz(path))
     else:
         raise ValueError(f"{path}: unknown structure format; use .csv(.gz), .extxyz or a CIF folder")
-    _refuse_repeated(path, [row_id for row_id, _, _ in found])
+    refuse_repeated_ids((row_id for row_id, _, _ in found), path)
     for row, (row_id, structure, reason) in enumerate(found, start=1):
         if structure is None:
             log.warning("%s, row %d (id %s): skipped: %s", path, row, row_id, reason)
@@ -149,12 +149,16 @@ def _text(path: Path) -> str:
         raise UnreadableFileError(f"{path}: not UTF-8 text (byte {err.start}); expected a CIF") from None
 
 
-def _refuse_repeated(path: Path, ids: list[str]) -> None:
-    repeated = pd.Series(ids)[pd.Series(ids).duplicated()].unique()
+def refuse_repeated_ids(
+    ids: Iterable[object], source: object, what: str = "ids", error: type[Exception] = ValueError
+) -> None:
+    """Refuse repeated ids at once, naming them: files, journals and results are keyed on ids."""
+    series = pd.Series([str(i) for i in ids], dtype=object)
+    repeated = series[series.duplicated()].unique()
     if len(repeated):
-        raise ValueError(
-            f"{path}: ids must be unique, since results are keyed on them; repeated: "
-            f"{', '.join(map(str, repeated[:5]))}"
+        raise error(
+            f"{source}: {what} must be unique, since results are keyed on them; repeated: "
+            f"{', '.join(repeated[:5])}"
         )
 
 
@@ -180,5 +184,5 @@ def cif_table(path: Path) -> pd.DataFrame:
     else:
         rows = [(i, s.to(fmt="cif") if s is not None else "") for i, s, _ in read_structures(path)]
         table = pd.DataFrame(rows, columns=["id", "cif"])
-    _refuse_repeated(path, list(table["id"]))
+    refuse_repeated_ids(table["id"], path)
     return table

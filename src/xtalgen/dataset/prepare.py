@@ -18,6 +18,7 @@ import pandas as pd
 
 from xtalgen.dataset.mp20 import DatasetError, Entry, parse_row, read_table
 from xtalgen.io import atomic_output, die_with_parent
+from xtalgen.structures_io import refuse_repeated_ids
 from xtalgen.text.codec import encode
 from xtalgen.text.prompts import make_record
 
@@ -166,9 +167,7 @@ def prepare_split(
     settings = settings or PrepareSettings()
     start = time.perf_counter()
     table = read_table(source, settings.max_rows)
-    repeated = table["material_id"][table["material_id"].duplicated()].astype(str).unique()
-    if len(repeated):  # the structures table, prompts and every later result are keyed on the id
-        raise DatasetError(f"{source}: material_id must be unique; repeated: {', '.join(repeated[:5])}")
+    refuse_repeated_ids(table["material_id"], source, "material_id values", DatasetError)
     rows = table.to_dict("records")
     jobs: list[_Job] = [(row, i + 1, split, settings) for i, row in enumerate(rows)]
 

@@ -60,7 +60,7 @@ def read_candidates(path: Path) -> list[Candidate]:
     manifest as failed, so no candidate is dropped silently and the others are still prepared.
     """
     from xtalgen.io import read_csv  # noqa: PLC0415
-    from xtalgen.structures_io import parse_cif, read_structures  # noqa: PLC0415
+    from xtalgen.structures_io import parse_cif, read_structures, refuse_repeated_ids  # noqa: PLC0415
 
     if not (path.is_file() and path.name.lower().endswith((".csv", ".csv.gz"))):
         return list(read_structures(path))
@@ -70,11 +70,7 @@ def read_candidates(path: Path) -> list[Candidate]:
         raise ValueError(f"{path}: no 'cif' or 'cif_relaxed' column")
     id_column = next((c for c in ("id", "material_id") if c in table.columns), None)
     ids = [str(v) for v in table[id_column]] if id_column else [f"row{i + 1}" for i in range(len(table))]
-    repeated = sorted({i for i in ids if ids.count(i) > 1})
-    if repeated:
-        raise ValueError(
-            f"{path}: candidate ids must be unique (one folder each); repeated: {', '.join(repeated[:5])}"
-        )
+    refuse_repeated_ids(ids, path, "candidate ids (one folder each)")
     rows: list[Candidate] = []
     for i, (row_id, text) in enumerate(zip(ids, table[column], strict=True)):
         structure, why = parse_cif(text) if text else (None, f"empty {column}")

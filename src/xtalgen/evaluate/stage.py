@@ -39,7 +39,7 @@ from xtalgen.evaluate.metrics import (
 from xtalgen.evaluate.validity import composition_valid, structure_valid
 from xtalgen.io import atomic_output, job_cores, read_csv
 from xtalgen.prescreen.rates import METASTABLE_EHULL, STABLE_EHULL, stability_rates
-from xtalgen.structures_io import cif_table, parse_cif
+from xtalgen.structures_io import cif_table, parse_cif, refuse_repeated_ids
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -294,10 +294,7 @@ def evaluate(
     ``reference`` is the test set's saved fingerprints; otherwise they come from ``cache_dir``.
     """
     workers = workers or job_cores()
-    ids = [s.id for s in samples]
-    if len(set(ids)) != len(ids):
-        repeated = sorted({i for i in ids if ids.count(i) > 1})[:5]
-        raise ValueError(f"samples: ids are not unique ({', '.join(repeated)}); give each sample its own id")
+    refuse_repeated_ids((s.id for s in samples), "samples")
     n = len(samples)
     structures = [s.structure for s in samples]
     parsed = [i for i, s in enumerate(structures) if s is not None]

@@ -21,6 +21,7 @@ from xtalgen.lm.sampling import (
     sample,
     unconditional_requests,
 )
+from xtalgen.structures_io import read_structures, refuse_repeated_ids
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -115,13 +116,8 @@ def plan_samples(
         requests += conditional_requests(conditions, conditional_per_row)
     if infill is not None and infill_per_row:
         requests += infill_requests(infill, infill_per_row, seed, swap_table=swap_table)
-    ids = pd.Series([r.id for r in requests])
-    repeated = ids[ids.duplicated()].unique()
-    if len(repeated):  # sample ids key the prescreen and the metrics: the tables' ids must be unique
-        raise ValueError(
-            f"sample requests: repeated ids {', '.join(repeated[:5])}; the conditions and infill tables "
-            "must give each row its own id"
-        )
+    # Sample ids key the prescreen and the metrics: the conditions and infill tables' ids must be unique.
+    refuse_repeated_ids((r.id for r in requests), "sample requests (from the conditions and infill tables)")
     for index, shard in enumerate(shards):
         with atomic_output(shard) as tmp, tmp.open("w") as handle:
             for request in requests[index :: len(shards)]:
@@ -139,14 +135,8 @@ def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(values) if values else None
 
 
-def sample_files(
-    requests: Path,
-    spec: ModelSpec,
-    adapter: Path | None,
-    out_csv: Path,
-    settings: SampleSettings,
-) -> pd.DataFrame:
-    """Draw the samples of one shard with the base model (plus adapter) and write every attempt."""
+def _model_and_tokenizer(spec: ModelSpec, adapter: Path | None) -> tuple[Any, Any, Path | None]:
+    """The model with the adapter folded in (on the GPU when there is one), tokenizer and adapter folder."""
     import torch  # noqa: PLC0415
 
     from xtalgen.lm.lora import adapter_folder, load_for_sampling  # noqa: PLC0415
@@ -156,6 +146,18 @@ def sample_files(
     model = load_for_sampling(spec, adapter) if adapter is not None else load_base_model(spec)
     if torch.cuda.is_available():
         model = model.to("cuda")
+    return model, tokenizer, adapter
+
+
+def sample_files(
+    requests: Path,
+    spec: ModelSpec,
+    adapter: Path | None,
+    out_csv: Path,
+    settings: SampleSettings,
+) -> pd.DataFrame:
+    """Draw the samples of one shard with the base model (plus adapter) and write every attempt."""
+    model, tokenizer, _ = _model_and_tokenizer(spec, adapter)
     with output_lock(out_csv):
         rows = list(sample(model, tokenizer, _read_requests(requests), settings))
         table = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
@@ -233,14 +235,10 @@ def ipt_files(
     seed: int = 0,
 ) -> dict[str, Any]:
     """IPT of the (adapted) model on the first ``max_structures`` readable structures, as JSON."""
-    from xtalgen.lm.lora import adapter_folder, load_for_sampling  # noqa: PLC0415
     from xtalgen.lm.perplexity import ipt  # noqa: PLC0415
-    from xtalgen.structures_io import read_structures  # noqa: PLC0415
 
-    adapter = adapter_folder(adapter) if adapter is not None else None
-    tokenizer = load_tokenizer(str(adapter) if adapter else spec.name_or_path)
-    model = load_for_sampling(spec, adapter) if adapter is not None else load_base_model(spec)
-    chosen = [s for _, s, _ in read_structures(structures) if s is not None and s.is_ordered]
+    model, tokenizer, adapter = _model_and_tokenizer(spec, adapter)
+    chosen = [s for _, s, _ in read_structures(structures) if s is not None]  # ordered and sane
     chosen = chosen[:max_structures] if max_structures else chosen
     result = ipt(model, tokenizer, chosen, translations=translations, seed=seed).to_dict()
     result |= {"structures": str(structures), "adapter": str(adapter) if adapter else None}
