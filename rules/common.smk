@@ -381,6 +381,11 @@ def lora_cli_args():
         args.append(f"--val-limit {ft['val_records']}")
     if ft["completion_only"]:
         args.append("--completion-only")
+    if ft["draw"] == "per_use":
+        data = config["data"]
+        args.append(f"--infill-fraction {data['infill_fraction']}")
+        if not data["augment"]["translate"]:
+            args.append("--no-translate")
     if ft["gradient_checkpointing"]:
         args.append("--gradient-checkpointing")
     if config["model"]["trust_remote_code"]:
@@ -397,8 +402,10 @@ def train_launcher():
 
 
 def finetune_inputs(wildcards):
+    """Structures to draw from per use (finetune.draw: per_use), or the pre-drawn records."""
+    per_use = config["finetune"]["draw"] == "per_use"
     return {
-        "records": f"{RESULTS}/data/train/prompts.jsonl",
+        "train": f"{RESULTS}/data/train/{'structures.csv' if per_use else 'prompts.jsonl'}",
         "val": f"{RESULTS}/data/val/prompts.jsonl",
         "base": base_model_input(),
     }

@@ -66,6 +66,7 @@ rule finetune:
         ),
     params:
         launcher=train_launcher(),
+        data="--structures" if config["finetune"]["draw"] == "per_use" else "--records",
         base=base_model(),
         args=lora_cli_args(),
         out=lambda wc, output: Path(output.table).parent,
@@ -83,5 +84,5 @@ rule finetune:
         gpu=config["finetune"]["gpus"],
     shell:
         "OMP_NUM_THREADS={threads} XTALGEN_ERROR_TERMS=config {params.launcher} lora train --base {params.base} "
-        "--records {input.records} --val-records {input.val} --out {params.out} {params.args} "
+        "{params.data} {input.train} --val-records {input.val} --out {params.out} {params.args} "
         "> {log} 2>&1"

@@ -1,7 +1,8 @@
 """The library's layout is the DAG: one package per stage, and imports that point one way only.
 
 text <- dataset <- lm; prescreen <- dft; evaluate may use the prescreen's pre-filter and rates. The shared
-top-level modules import no stage, and no stage imports the CLI.
+top-level modules import no stage, and no stage imports the CLI. The CLI and the test helpers
+(xtalgen.testing, which build tokenizers and models for tests) sit on top and may import any stage.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _xtalgen_imports(path: Path) -> set[str]:
 
 def _violations(path: Path) -> list[str]:
     owner = _owner(path)
-    if owner == "cli":
+    if owner == "cli" or path.relative_to(SRC) == Path("testing.py"):
         return []
     allowed = ALLOWED[owner] | ({owner} if owner != "shared" else set()) | SHARED
     bad = []

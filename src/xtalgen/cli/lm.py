@@ -59,7 +59,16 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     lora.add_argument(
         "--target-modules", nargs="+", default=LLAMA_ATTENTION, help="modules that get an adapter"
     )
-    _train_options(lora, lr=5e-4, steps=-1, batch_size=8, val_limit=256)
+    _train_options(lora, lr=5e-4, steps=-1, batch_size=8, val_limit=256, structures=True)
+    lora.add_argument(
+        "--infill-fraction",
+        type=float,
+        default=1.0 / 3.0,
+        help="with --structures: share of draws that are infill tasks",
+    )
+    lora.add_argument(
+        "--no-translate", action="store_true", help="with --structures: no random translation per draw"
+    )
 
     sample = add_command(
         add_group(commands, "sample", "sampling crystals as text"),
@@ -104,9 +113,25 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
 
 
 def _train_options(
-    parser: argparse.ArgumentParser, *, lr: float, steps: int, batch_size: int, val_limit: int
+    parser: argparse.ArgumentParser,
+    *,
+    lr: float,
+    steps: int,
+    batch_size: int,
+    val_limit: int,
+    structures: bool = False,
 ) -> None:
-    parser.add_argument("--records", type=Path, required=True, help="training prompts.jsonl")
+    if structures:
+        data = parser.add_mutually_exclusive_group(required=True)
+        data.add_argument("--records", type=Path, help="training prompts.jsonl, drawn once by the data stage")
+        data.add_argument(
+            "--structures",
+            type=Path,
+            help="training structures.csv: a task and translation drawn anew each time a structure is "
+            "used, seeded by (seed, epoch, index), as the paper trains",
+        )
+    else:
+        parser.add_argument("--records", type=Path, required=True, help="training prompts.jsonl")
     parser.add_argument(
         "--val-records", type=Path, help="validation prompts.jsonl (default: none, no validation loss)"
     )
@@ -196,15 +221,21 @@ def _run_lora_train(args: argparse.Namespace) -> int:
         precision=args.precision,
         quantization=args.quantization,
     )
+    from xtalgen.lm.draws import DrawSettings  # noqa: PLC0415
+
     lora = LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.target_modules))
+    draw = None
+    if args.structures is not None:
+        draw = DrawSettings(args.seed, args.infill_fraction, not args.no_translate)
     finetune_files(
         spec,
-        args.records,
+        args.structures or args.records,
         args.val_records,
         args.out,
         lora=lora,
         settings=_train_settings(args),
         val_limit=args.val_limit,
+        draw=draw,
     )
     print(f"adapter -> {args.out / 'adapter'}")
     return 0

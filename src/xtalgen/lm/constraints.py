@@ -24,6 +24,8 @@ import torch
 from pymatgen.core import Element
 from transformers import LogitsProcessor
 
+from xtalgen.lm.surface import token_surfaces
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -100,19 +102,14 @@ def format_constraint(
     return [grammar] if kind == "element" else [grammar, AngleGuard(tokenizer, vocab_size)]
 
 
-@cache
-def _token_texts(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> tuple[str, ...]:
-    texts = [tokenizer.decode([i]) if i < len(tokenizer) else "\x00" for i in range(vocab_size)]
-    for special in tokenizer.all_special_ids:
-        texts[special] = "\x00"  # never part of a symbol
-    return tuple(texts)
-
-
 class _LineTracker(LogitsProcessor):
-    """Follows, per row, the line index and the text of the current line of the completion."""
+    """Follows, per row, the line index and the text of the current line of the completion.
+
+    Text is read from each token's surface form (xtalgen.lm.surface), never from decoding it alone.
+    """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> None:
-        self.texts = _token_texts(tokenizer, vocab_size)
+        self.texts = token_surfaces(tokenizer, vocab_size)
         self.start: int | None = None
         self.state: list[tuple[int, str]] = []
 

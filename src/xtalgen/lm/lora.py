@@ -10,12 +10,14 @@ from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_t
 from transformers import set_seed
 
 from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
+from xtalgen.lm.draws import DrawnRecords, DrawSettings, EpochSetter
 from xtalgen.lm.records import CompletionDataset, PadCollator
 from xtalgen.lm.training import TrainSettings, fingerprint, plot_losses, train
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from pymatgen.core import Structure
     from transformers import PreTrainedModel
 
 __all__ = [
@@ -63,14 +65,19 @@ def adapter_folder(path: Path) -> Path:
 
 def finetune(
     spec: ModelSpec,
-    train_records: list[dict[str, Any]],
+    train_data: list[dict[str, Any]] | list[tuple[str, Structure, dict[str, Any]]],
     val_records: list[dict[str, Any]] | None,
     out_dir: Path,
     *,
     lora: LoraSettings,
     settings: TrainSettings,
+    draw: DrawSettings | None = None,
 ) -> PeftModel:
-    """Adapt ``spec``'s model; the adapter and its tokenizer are saved in ``out_dir/adapter``."""
+    """Adapt ``spec``'s model; the adapter and its tokenizer are saved in ``out_dir/adapter``.
+
+    ``train_data`` is pre-drawn prompt records, or, with ``draw``, the training structures
+    ``(id, structure, conditions)`` from which a record is drawn anew each time one is used.
+    """
     set_seed(settings.seed)
     tokenizer = load_tokenizer(spec.name_or_path, trust_remote_code=spec.trust_remote_code)
     model = load_base_model(spec)
@@ -92,17 +99,36 @@ def finetune(
     except ValueError as err:
         raise ValueError(f"finetune.lora.target_modules {list(lora.target_modules)}: {err}") from err
     kw = {"completion_only": settings.completion_only}
-    train_set = CompletionDataset(train_records, tokenizer, settings.max_length, **kw)
-    val_set = CompletionDataset(val_records, tokenizer, settings.max_length, **kw) if val_records else None
+    callbacks = []
+    if draw is not None:
+        train_set = DrawnRecords(train_data, tokenizer, settings.max_length, draw, **kw)
+        callbacks.append(EpochSetter(train_set))
+        identity = [(i, str(s), c) for i, s, c in train_data]
+    else:
+        train_set = CompletionDataset(train_data, tokenizer, settings.max_length, what="training", **kw)
+        identity = train_data
+    val_set = (
+        CompletionDataset(val_records, tokenizer, settings.max_length, what="validation", **kw)
+        if val_records
+        else None
+    )
     pad = tokenizer.pad_token_id
-    stamp = fingerprint(spec, lora, settings, train_records, val_records)
+    stamp = fingerprint(spec, lora, settings, draw, identity, val_records)
     table = train(
-        model, train_set, val_set, PadCollator(pad), out_dir=out_dir, settings=settings, fingerprint=stamp
+        model,
+        train_set,
+        val_set,
+        PadCollator(pad),
+        out_dir=out_dir,
+        settings=settings,
+        fingerprint=stamp,
+        callbacks=callbacks,
     )
     adapter_dir = out_dir / "adapter"
     model.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)
     run = {"base": spec.name_or_path, "lora": asdict(lora), "train": asdict(settings)}
+    run["draw"] = asdict(draw) if draw is not None else "fixed (pre-drawn records)"
     (adapter_dir / "xtalgen_run.json").write_text(json.dumps(run, indent=2) + "\n")
     trainable, total = model.get_nb_trainable_parameters()
     title = f"LoRA r={lora.r}: {trainable:,} of {total:,} parameters trained"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +14,17 @@ if TYPE_CHECKING:
 
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["CompletionDataset", "PadCollator", "read_records"]
+__all__ = [
+    "CompletionDataset",
+    "PadCollator",
+    "TokenizedRecord",
+    "read_records",
+    "report_cuts",
+    "tokenize_record",
+]
 
 IGNORE = -100
+log = logging.getLogger(__name__)
 
 
 def read_records(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -37,8 +46,75 @@ def read_records(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return records
 
 
+@dataclass(frozen=True)
+class TokenizedRecord:
+    """Token ids and labels of one record; ``cut`` counts the tokens lost to ``max_length``."""
+
+    input_ids: list[int]
+    labels: list[int]
+    cut: int = 0
+
+
+def _prompt_tokens(tokenizer: PreTrainedTokenizerBase, prompt: str, full: str, ids: list[int]) -> int:
+    """How many of ``ids`` (the tokens of ``full``) belong to the prompt.
+
+    A token belongs to the completion when it ends after the prompt's last character, so a token that
+    straddles the boundary is learned, never masked. Tokenizers without offsets fall back to the
+    longest common prefix of the prompt's own tokens and the full text's.
+    """
+    try:
+        offsets = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    except (NotImplementedError, ValueError, TypeError):
+        alone = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        n = 0
+        while n < min(len(alone), len(ids)) and alone[n] == ids[n]:
+            n += 1
+        return n
+    return sum(1 for _, end in offsets if end <= len(prompt))
+
+
+def tokenize_record(
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    completion: str,
+    max_length: int,
+    *,
+    completion_only: bool = False,
+) -> TokenizedRecord:
+    """``<bos> prompt+completion <eos>``, tokenized as one text, as the paper's code does.
+
+    Tokenizing the completion alone would start it with tokens the full text never has there (with
+    SentencePiece, a bare "▁" after the prompt's newline), which the model would learn and the format
+    constraint then forbid. The loss mask sits at the prompt boundary.
+    """
+    full = prompt + completion
+    text_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    n_prompt = len(bos) + _prompt_tokens(tokenizer, prompt, full, text_ids)
+    ids = bos + text_ids + [tokenizer.eos_token_id]
+    labels = ([IGNORE] * n_prompt + ids[n_prompt:]) if completion_only else list(ids)
+    cut = max(0, len(ids) - max_length)
+    return TokenizedRecord(ids[:max_length], labels[:max_length], cut)
+
+
+def report_cuts(records: list[TokenizedRecord], what: str, max_length: int) -> int:
+    """Say how many records ``max_length`` cut, and by how much; returns the count."""
+    cut = [r.cut for r in records if r.cut]
+    if cut:
+        log.warning(
+            "%s: %d of %d records are longer than max_length %d and were cut (by up to %d tokens; "
+            "the cut part, EOS included, is not learned): raise finetune.max_length (CLI: --max-length)",
+            what,
+            len(cut),
+            len(records),
+            max_length,
+            max(cut),
+        )
+    return len(cut)
+
+
 class CompletionDataset(torch.utils.data.Dataset):
-    """``<bos> prompt completion <eos>``, cut to ``max_length``; prompt tokens masked if asked.
+    """Pre-drawn records (the data stage's prompts.jsonl), tokenized once.
 
     The paper's code puts the loss on the whole sequence; ``completion_only`` puts it on what the
     model must generate, which is what sampling asks of it.
@@ -51,16 +127,16 @@ class CompletionDataset(torch.utils.data.Dataset):
         max_length: int,
         *,
         completion_only: bool = False,
+        what: str = "records",
     ) -> None:
-        self.items = []
-        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-        eos = [tokenizer.eos_token_id]
-        for record in records:
-            prompt = bos + tokenizer(record["prompt"], add_special_tokens=False)["input_ids"]
-            completion = tokenizer(record["completion"], add_special_tokens=False)["input_ids"] + eos
-            ids = (prompt + completion)[:max_length]
-            labels = ([IGNORE] * len(prompt) if completion_only else prompt) + completion
-            self.items.append({"input_ids": ids, "labels": labels[:max_length]})
+        tokenized = [
+            tokenize_record(
+                tokenizer, r["prompt"], r["completion"], max_length, completion_only=completion_only
+            )
+            for r in records
+        ]
+        self.cut = report_cuts(tokenized, what, max_length)
+        self.items = [{"input_ids": t.input_ids, "labels": t.labels} for t in tokenized]
 
     def __len__(self) -> int:
         return len(self.items)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from pymatgen.core import Element
+from pymatgen.core import Composition, Element
 
 from xtalgen.io import Progress
 from xtalgen.lm.constraints import (
@@ -27,6 +27,7 @@ from xtalgen.lm.constraints import (
     format_token_bound,
     infill_regex,
 )
+from xtalgen.lm.surface import continuation
 from xtalgen.structures_io import parse_cif
 from xtalgen.text.codec import CrystalParseError, decode, encode
 from xtalgen.text.prompts import CONDITION_KEYS, generation_prompt, infill_prompt, mask_element
@@ -41,6 +42,7 @@ __all__ = [
     "SampleRequest",
     "SampleSettings",
     "conditional_requests",
+    "expected_sites",
     "infill_requests",
     "sample",
     "unconditional_requests",
@@ -165,6 +167,21 @@ def infill_requests(
     return requests
 
 
+def expected_sites(request: SampleRequest) -> int:
+    """Sites the completion should have: the conditioned formula's atoms; 0 when nothing says.
+
+    Generation ends at EOS, so a batch runs as long as its longest row: sorting by this keeps
+    crystals of like size together.
+    """
+    formula = request.conditions.get("formula") if request.conditions else None
+    if not formula:
+        return 0
+    try:
+        return int(Composition(str(formula)).num_atoms)
+    except (ValueError, KeyError):
+        return 0
+
+
 def _parse(request: SampleRequest, text: str, settings: SampleSettings, allowed: frozenset[str]) -> dict:
     """Status, reason and CIF of one completion."""
     if request.task == "infill":
@@ -246,7 +263,7 @@ def _generate(
             eos_token_id=tokenizer.eos_token_id,
             logits_processor=_processors(tokenizer, vocab_size, task, settings, choices),
         )
-    return tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    return [continuation(tokenizer, vocab_size, row) for row in out[:, width:].tolist()]
 
 
 def sample(
@@ -264,9 +281,11 @@ def sample(
     parsed = 0
     for attempt in range(1, settings.max_attempts + 1):
         failed = []
-        # One batch shares one task and one set of allowed answers (constrained infill).
+        # One batch shares one task and one set of allowed answers (constrained infill); within a
+        # task, requests go by expected length, so that a batch does not wait on its longest row.
         for task, choices in sorted({(r.task, r.choices or ()) for r in pending}):
             todo = [r for r in pending if r.task == task and (r.choices or ()) == choices]
+            todo.sort(key=expected_sites)
             for start in range(0, len(todo), settings.batch_size):
                 batch = todo[start : start + settings.batch_size]
                 prompts = [r.prompt for r in batch]

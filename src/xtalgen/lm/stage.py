@@ -26,6 +26,7 @@ from xtalgen.structures_io import read_structures, refuse_repeated_ids
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from xtalgen.lm.draws import DrawSettings
     from xtalgen.lm.lora import LoraSettings
     from xtalgen.lm.tiny import TinyModelSettings
     from xtalgen.lm.training import TrainSettings
@@ -77,19 +78,22 @@ def pretrain_files(
 
 def finetune_files(
     spec: ModelSpec,
-    records: Path,
+    train: Path,
     val_records: Path | None,
     out_dir: Path,
     *,
     lora: LoraSettings,
     settings: TrainSettings,
     val_limit: int | None = None,
+    draw: DrawSettings | None = None,
 ) -> None:
-    """LoRA fine-tuning from the data stage's prompt records."""
+    """LoRA fine-tuning from the data stage's prompt records, or, with ``draw``, its structures table."""
+    from xtalgen.lm.draws import read_training_structures  # noqa: PLC0415
     from xtalgen.lm.lora import finetune  # noqa: PLC0415
 
     val = read_records(val_records, val_limit) if val_records else None
-    finetune(spec, read_records(records), val, out_dir, lora=lora, settings=settings)
+    data = read_training_structures(train) if draw is not None else read_records(train)
+    finetune(spec, data, val, out_dir, lora=lora, settings=settings, draw=draw)
 
 
 def conditions_from_structures(path: Path, max_rows: int | None) -> pd.DataFrame:

@@ -66,8 +66,8 @@ def pretrain_tiny(
     tokenizer = load_tokenizer(str(tokenizer_dir))
     model = build_tiny_model(model_settings, tokenizer)
     length = min(train_settings.max_length, model_settings.max_position)
-    train_set = CompletionDataset(train_records, tokenizer, length)
-    val_set = CompletionDataset(val_records, tokenizer, length) if val_records else None
+    train_set = CompletionDataset(train_records, tokenizer, length, what="pretraining")
+    val_set = CompletionDataset(val_records, tokenizer, length, what="validation") if val_records else None
     collator = PadCollator(tokenizer.pad_token_id)
     stamp = fingerprint(model_settings, train_settings, len(tokenizer), train_records, val_records)
     table = train(

@@ -141,6 +141,7 @@ def train(
     out_dir: Path,
     settings: TrainSettings,
     fingerprint: str = "",
+    callbacks: list[TrainerCallback] | None = None,
 ) -> pd.DataFrame:
     """Train, resuming from ``out_dir/checkpoints`` when a previous run left one; returns the log.
 
@@ -185,7 +186,11 @@ def train(
         train_dataset=train_set,
         eval_dataset=val_set,
         data_collator=collator,
-        callbacks=[_CsvLog(out_dir / "training_log.csv"), _ProgressLog(f"training steps ({out_dir.name})")],
+        callbacks=[
+            _CsvLog(out_dir / "training_log.csv"),
+            _ProgressLog(f"training steps ({out_dir.name})"),
+            *(callbacks or []),
+        ],
     )
     last = get_last_checkpoint(str(checkpoints))
     if last:
