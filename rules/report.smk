@@ -115,7 +115,14 @@ rule report_tables:
         dft_manifest=f"{RESULTS}/dft/manifest.csv",
         costs=f"{RESULTS}/report/job_costs.csv",
         run_manifest=f"{RESULTS}/report/manifest.json",
+        lora_log=f"{RESULTS}/finetune/training_log.csv",
     output:
+        # The landing page (report/workflow.rst) reads this file through the report's file list.
+        headline=report(
+            f"{RESULTS}/report/headline.rst",
+            category="Tables",
+            caption="../report/headline.rst",
+        ),
         metrics=report(
             f"{RESULTS}/report/tables/metrics.html",
             category="Tables",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from xtalgen.io import Progress
-from xtalgen.provenance import candidates_page, html_table
+from xtalgen.provenance import candidates_page, headline_rst, html_table
 
 
 def test_tables_escape_text_and_keep_raw_columns():
@@ -40,3 +40,34 @@ def test_progress_speaks_at_the_first_step_then_when_due(capsys):
     assert len(lines) == 2
     assert "steps: 1 of 100" in lines[0] and "min left; loss 2.0" in lines[0]
     assert "steps: 100 of 100" in lines[1]
+
+
+def test_headline_names_what_each_number_counts():
+    metrics = {
+        "by_task": {
+            "unconditional": {
+                "n_samples": 16,
+                "structural_validity": 0.75,
+                "compositional_validity": 0.8125,
+                "median_elements": 3.0,
+                "m3gnet_metastable": 2,
+                "n_rated": 5,
+            },
+            "conditional": {
+                "formula_accuracy": 0.25,
+                "formula_samples": 4,
+                "spacegroup_accuracy": 0.0,
+                "spacegroup_samples": 4,
+            },
+        }
+    }
+    log = pd.DataFrame({"step": [0, 10, 60], "loss": [None, 0.9, 0.7], "val_loss": [0.81, None, 0.72]})
+    text = headline_rst(metrics, log)
+    assert "Unconditional (16 samples): structural validity 0.75 of 16" in text
+    assert "median 3.0 elements" in text and "metastable (E_hull < 0.1 eV/atom) 2 of 5 rated" in text
+    assert "formula met in 0.25 of 4 samples" in text
+    assert "LoRA lowered the validation loss from 0.810 (step 0) to 0.720 (step 60)" in text
+    worse = log.assign(val_loss=[0.70, None, 0.72])
+    assert "LoRA did not lower" in headline_rst(metrics, worse)
+    assert "no validation loss was logged" in headline_rst(metrics, None)
+    assert all(line.startswith("- ") for line in text.splitlines())  # reStructuredText bullets

@@ -275,6 +275,62 @@ def candidates_page(metastable: pd.DataFrame, flagged: pd.DataFrame, top: int = 
     return html_page("Candidates", body)
 
 
+def _share(metrics: dict[str, Any], key: str, count: str = "n_samples") -> str:
+    value, n = metrics.get(key), metrics.get(count)
+    return "n/a" if value is None or not n else f"{value:.2f} of {n}"
+
+
+def _loss_change(lora_log: pd.DataFrame | None) -> str:
+    """Validation loss before and after LoRA, from the fine-tuning log (step 0 is the base)."""
+    if lora_log is None or "val_loss" not in lora_log or lora_log["val_loss"].notna().sum() < 2:
+        return "no validation loss was logged"
+    rows = lora_log.dropna(subset=["val_loss"])
+    before, after = rows.iloc[0], rows.iloc[-1]
+    verb = "lowered" if after["val_loss"] < before["val_loss"] else "did not lower"
+    return (
+        f"LoRA {verb} the validation loss from {before['val_loss']:.3f} (step {int(before['step'])}) "
+        f"to {after['val_loss']:.3f} (step {int(after['step'])})"
+    )
+
+
+def headline_rst(metrics: dict[str, Any], lora_log: pd.DataFrame | None) -> str:
+    """The run's headline numbers as reStructuredText bullets, for the report's landing page.
+
+    Every number names what it counts and over which samples.
+    """
+    by_task = metrics.get("by_task", {})
+    unconditional = by_task.get("unconditional", metrics)
+    lines = [
+        f"- Unconditional ({unconditional.get('n_samples', 0)} samples): structural validity "
+        f"{_share(unconditional, 'structural_validity')} and compositional validity "
+        f"{_share(unconditional, 'compositional_validity')}; median "
+        f"{unconditional.get('median_elements')} elements per parsed sample (MP-20: 3); M3GNet "
+        f"metastable (E_hull < 0.1 eV/atom) {unconditional.get('m3gnet_metastable', 0)} of "
+        f"{unconditional.get('n_rated', 0)} rated samples.",
+    ]
+    conditional = by_task.get("conditional")
+    if conditional:
+        lines.append(
+            f"- Conditional: formula met in {_share(conditional, 'formula_accuracy', 'formula_samples')} "
+            f"samples, space group in "
+            f"{_share(conditional, 'spacegroup_accuracy', 'spacegroup_samples')}."
+        )
+    infill = by_task.get("infill")
+    if infill:
+        lines.append(
+            f"- Infill: {_share(infill, 'infill_success')} samples gave a valid new structure "
+            f"(identity answers excluded); {infill.get('m3gnet_metastable', 0)} of "
+            f"{infill.get('n_rated', 0)} rated are M3GNet-metastable."
+        )
+    lines.append(f"- Fine-tuning: {_loss_change(lora_log)}.")
+    if metrics.get("dft_completed"):
+        lines.append(
+            f"- DFT: {metrics['dft_completed']} calculations finished, {metrics.get('dft_stable', 0)} "
+            "below the hull."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def report_pages(
     *,
     metrics: Path,
@@ -284,9 +340,14 @@ def report_pages(
     dft_manifest: Path,
     costs: Path,
     run_manifest: Path,
+    lora_log: Path | None = None,
     out: dict[str, Path],
 ) -> None:
-    """The report's inline tables: metrics, candidates, DFT manifest, job costs and run manifest."""
+    """The report's inline tables and the landing page's headline numbers.
+
+    Tables: metrics, candidates, DFT manifest, job costs, run manifest; ``out["headline"]`` is
+    reStructuredText for report/workflow.rst.
+    """
     import json  # noqa: PLC0415
 
     from xtalgen.io import atomic_output  # noqa: PLC0415
@@ -310,6 +371,8 @@ def report_pages(
             "Run manifest", [html_table(flat, "Configuration, code version, packages, inputs")]
         ),
     }
+    log = read(lora_log) if lora_log is not None and lora_log.is_file() else None
+    pages["headline"] = headline_rst(json.loads(metrics.read_text()), log)
     for name, text in pages.items():
         with atomic_output(out[name]) as tmp:
             tmp.write_text(text)

@@ -332,3 +332,24 @@ def test_comparison_says_where_the_protocol_differs():
     assert "4 rated of 16" in table.loc["protocol: metastable", "this run"]
     assert table.loc["protocol: samples", "paper: LLaMA-2 70B, T=0.7"] == "10,000 per model"
     assert table.loc["m3gnet_metastable_rate", "paper: LLaMA-2 70B, T=0.7"] == 0.498
+
+
+def test_first_draw_validity_leaves_out_what_redraws_gave(splits, tmp_path):
+    good = rocksalt(5.6).to(fmt="cif")
+    rows = [
+        {"id": "u-0", "attempt": 1, "task": "unconditional", "status": "ok", "cif": good},
+        {"id": "u-1", "attempt": 1, "task": "unconditional", "status": "rejected", "reason": "garbage"},
+        {"id": "u-1", "attempt": 2, "task": "unconditional", "status": "ok", "cif": cscl(4.1).to(fmt="cif")},
+    ]
+    samples = tmp_path / "samples.csv"
+    pd.DataFrame(rows).reindex(columns=["id", "attempt", "task", "status", "reason", "cif"]).fillna(
+        ""
+    ).to_csv(samples, index=False)
+    assert [s.attempt for s in read_samples(samples)] == [1, 2]
+    metrics = evaluate_files(
+        samples, [splits["train"]], splits["test"], tmp_path / "m.json", workers=1, cache_dir=splits["cache"]
+    )
+    assert metrics["structural_validity"] == 1.0
+    assert metrics["structural_validity_first_draw"] == 0.5
+    assert metrics["median_elements"] == 2.0
+    assert "first draw" in metrics["definitions"]["structural_validity_first_draw"]

@@ -98,7 +98,30 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     shown = set(re.findall(r">([^<>]{3,80})<", app))
     assert {"Workflow", "Statistics", "Results"} <= shown
     assert any(text.startswith("xtalgen turns the crystal dataset") for text in shown)
+    landing = " ".join(shown)
+    assert "headline numbers" in landing and "LoRA" in landing  # this run's numbers, filled in
+    assert f"Unconditional ({metrics['n_samples']} samples)" in landing
     assert "View Source" in shown  # the rule graph, drawn by Vega
+
+    # Every figure of the report, screenshotted at the report's width: drawn, not blank, not clipped.
+    figures = sorted(p for p in results.rglob("*.png") if "checkpoints" not in p.parts)
+    assert len(figures) >= 6
+    for figure in figures:
+        page = wf.workdir / f"{figure.stem}.html"
+        page.write_text(f'<img src="{figure.as_uri()}" style="max-width: 800px">')
+        shot = wf.workdir / f"{figure.stem}-screenshot.png"
+        done = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--window-size=820,900", f"--screenshot={shot}", page.as_uri()],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0 and shot.is_file(), (figure, done.stderr[-500:])
+        import matplotlib.image as mpimg  # noqa: PLC0415
+
+        pixels = mpimg.imread(shot)
+        assert pixels.std() > 0.01, f"{figure} renders blank"
+        drawn = mpimg.imread(figure)
+        assert drawn.shape[1] <= 1200 and drawn.shape[0] <= 1200, f"{figure} is {drawn.shape}"
 
     # README's audit pictures: the rule graph as SVG through graphviz.
     rulegraph = wf.run("--rulegraph").stdout

@@ -56,6 +56,11 @@ DEFINITIONS: dict[str, str] = {
     "n_samples": "samples requested of the task; one that never parsed counts as invalid",
     "structural_validity": "CDVAE: all distances >= 0.5 Å and volume >= 0.1 Å^3, over n_samples",
     "compositional_validity": "CDVAE: SMACT charge-neutral and Pauling-consistent, over n_samples",
+    "structural_validity_first_draw": "structural validity counting only samples whose first draw "
+    "gave them, over n_samples",
+    "compositional_validity_first_draw": "compositional validity counting only samples whose first "
+    "draw gave them, over n_samples",
+    "median_elements": "median number of elements of the parsed samples (MP-20: 3)",
     "coverage_recall": "CDVAE COV-R: test structures with a valid sample within both fingerprint "
     "cutoffs (0.4, 10)",
     "coverage_precision": "CDVAE COV-P: samples within both cutoffs of a test structure, over n_samples",
@@ -101,6 +106,7 @@ class Sample:
     conditions: dict[str, Any] = field(default_factory=dict)
     masked_element: str = ""
     proposed_element: str = ""
+    attempt: int = 1  # the draw that gave this sample (redraws follow a draw that did not parse)
 
     @classmethod
     def with_conditions(

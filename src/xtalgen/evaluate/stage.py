@@ -69,6 +69,7 @@ def read_samples(path: Path) -> list[Sample]:
                 sample = Sample.with_conditions(
                     str(row["id"]), structure, row.get("task", ""), reason or "", row.get("conditions", "")
                 )
+                sample.attempt = int(row["attempt"])
                 sample.masked_element = str(row.get("masked_element", "") or "")
                 sample.proposed_element = str(row.get("proposed_element", "") or "")
                 out.append(sample)
@@ -198,6 +199,7 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
         "structural_validity": float(struct_ok.mean()) if n else None,
         "compositional_validity": float(comp_ok.mean()) if n else None,
         "validity": float(valid.mean()) if n else None,
+        **_first_draws(samples, struct_ok, comp_ok),
         **coverage(fp, valid, ctx.test_fp, n),
         "wdist_density": wasserstein(
             [s.density for s in valid_structures], [s.density for s in ctx.test_structures]
@@ -219,6 +221,18 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
     metrics |= _dft_stability(ctx, index, ehull, flagged)
     metrics["invalid_reasons"] = _reasons(samples, struct_ok, comp_ok)
     return metrics
+
+
+def _first_draws(samples: list[Sample], struct_ok: np.ndarray, comp_ok: np.ndarray) -> dict[str, Any]:
+    """Validity without the redraws, and how many elements the samples have."""
+    n = len(samples)
+    first = np.array([s.attempt == 1 for s in samples], dtype=bool)
+    counts = [len(s.structure.composition.elements) for s in samples if s.structure is not None]
+    return {
+        "structural_validity_first_draw": float((struct_ok & first).mean()) if n else None,
+        "compositional_validity_first_draw": float((comp_ok & first).mean()) if n else None,
+        "median_elements": float(np.median(counts)) if counts else None,
+    }
 
 
 def _sun(ctx: _Context, index: np.ndarray, ehull: np.ndarray, flagged: np.ndarray) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
@@ -78,6 +78,7 @@ def finetune(
     ``train_data`` is pre-drawn prompt records, or, with ``draw``, the training structures
     ``(id, structure, conditions)`` from which a record is drawn anew each time one is used.
     """
+    settings = replace(settings, eval_on_start=True)  # the log then shows what LoRA changed
     set_seed(settings.seed)
     tokenizer = load_tokenizer(spec.name_or_path, trust_remote_code=spec.trust_remote_code)
     model = load_base_model(spec)

@@ -45,6 +45,7 @@ class TrainSettings:
     precision: str = "auto"  # auto: bf16 (or fp16) on GPU, fp32 on CPU
     gradient_checkpointing: bool = False
     completion_only: bool = False
+    eval_on_start: bool = False  # a validation loss at step 0: the base's, before any update
 
 
 def fingerprint(*parts: object) -> str:
@@ -167,6 +168,7 @@ def train(
         gradient_accumulation_steps=settings.grad_accum,
         eval_strategy="steps" if val_set is not None else "no",
         eval_steps=settings.eval_steps,
+        eval_on_start=settings.eval_on_start and val_set is not None,
         save_strategy="steps",
         save_steps=settings.save_steps,
         save_total_limit=2,
