@@ -168,6 +168,7 @@ def evaluate_inputs(wildcards):
         "dft": dft_results(),
         "baseline": infill_baseline(),
         **known_structures(),
+        **pretrained_structures(),
     }
     if ipt_on():
         inputs["ipt"] = f"{RESULTS}/evaluate/ipt.json"
@@ -354,6 +355,36 @@ def base_model_input():
             "hub id, or tiny"
         )
     return []
+
+
+def tiny_extra_data():
+    """model.tiny.extra_data as paths, each checked to exist (only a tiny base uses them)."""
+    if config["model"]["base"] != "tiny":
+        return []
+    paths = []
+    for index, value in enumerate(config["model"]["tiny"]["extra_data"]):
+        path = Path(_expanded(value))
+        if "$" in str(path) or not path.is_file():
+            raise WorkflowError(
+                f"config key model.tiny.extra_data[{index}]: {value!r} is not a file; give MP-20-style "
+                "CSV files (material_id, cif, ...), or [] to pretrain on the training split alone"
+            )
+        paths.append(str(path))
+    return paths
+
+
+def pretraining_records():
+    """The tiny base's corpus when it has extra rows, else the training split's records."""
+    if tiny_extra_data():
+        return f"{RESULTS}/model/corpus/prompts.jsonl"
+    return f"{RESULTS}/data/train/prompts.jsonl"
+
+
+def pretrained_structures():
+    """Extra structures the tiny base saw: novelty is measured against them too."""
+    if tiny_extra_data():
+        return {"seen": f"{RESULTS}/model/corpus/structures.csv"}
+    return {}
 
 
 def tiny_cli_args():

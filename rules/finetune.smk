@@ -21,10 +21,43 @@ rule train_tokenizer:
         "--vocab-size {params.vocab_size} > {log} 2>&1"
 
 
+rule pretraining_corpus:
+    input:
+        records=f"{RESULTS}/data/train/prompts.jsonl",
+        extra=tiny_extra_data(),
+        held_out=expand(
+            f"{RESULTS}/data/{{split}}/structures.csv",
+            split=sorted({VAL_SPLIT, TEST_SPLIT} - {TRAIN_SPLIT}),
+        ),
+    output:
+        records=f"{RESULTS}/model/corpus/prompts.jsonl",
+        structures=f"{RESULTS}/model/corpus/structures.csv",
+        summary=f"{RESULTS}/model/corpus/summary.json",
+    params:
+        out=lambda wc, output: Path(output.summary).parent,
+        tasks=config["model"]["tiny"]["pretrain_tasks"],
+        seed=config["data"]["seed"],
+        infill_fraction=config["data"]["infill_fraction"],
+    log:
+        f"{RESULTS}/logs/model/pretraining_corpus.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/model/pretraining_corpus.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 2
+    resources:
+        mem_mb=by_attempt(4000),
+        runtime=by_attempt(30),
+    shell:
+        "XTALGEN_ERROR_TERMS=config xtalgen data corpus --records {input.records} --extra {input.extra} "
+        "--held-out {input.held_out} --out {params.out} --tasks {params.tasks} --seed {params.seed} "
+        "--infill-fraction {params.infill_fraction} --workers {threads} > {log} 2>&1"
+
+
 rule pretrain_tiny:
     input:
         tokenizer=f"{RESULTS}/model/tokenizer",
-        records=f"{RESULTS}/data/train/prompts.jsonl",
+        records=pretraining_records(),
         val=f"{RESULTS}/data/val/prompts.jsonl",
     output:
         model=directory(f"{RESULTS}/model/tiny/model"),

@@ -30,5 +30,6 @@ if __name__ == "__main__":
         workers=snakemake.threads,
         keep_flagged=snakemake.params.keep_flagged,
         ehull_tolerance=snakemake.params.ehull_tolerance,
+        seen=[Path(snakemake.input.seen)] if snakemake.input.get("seen") else None,
     )
     logging.info("%s", metrics)

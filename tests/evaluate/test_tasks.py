@@ -353,3 +353,37 @@ def test_first_draw_validity_leaves_out_what_redraws_gave(splits, tmp_path):
     assert metrics["structural_validity_first_draw"] == 0.5
     assert metrics["median_elements"] == 2.0
     assert "first draw" in metrics["definitions"]["structural_validity_first_draw"]
+
+
+def test_structures_the_base_pretrained_on_are_not_novel(splits, tmp_path):
+    from xtalgen.testing import shared_data_dir  # noqa: PLC0415
+
+    extra = pd.read_csv(shared_data_dir() / "mp_20" / "biternary" / "val.csv.gz").head(3)
+    seen = tmp_path / "seen.csv"
+    extra.rename(columns={"material_id": "id"})[["id", "cif"]].to_csv(seen, index=False)
+    kwargs = {"workers": 1, "cache_dir": splits["cache"]}
+    alone = evaluate_files(seen, [splits["train"]], splits["test"], tmp_path / "a.json", **kwargs)
+    assert alone["novelty"] == 1.0
+    counted = evaluate_files(
+        seen, [splits["train"]], splits["test"], tmp_path / "b.json", seen=[seen], **kwargs
+    )
+    assert counted["novelty"] == 0.0
+    assert counted["novelty_fingerprint"] == 1.0  # no fingerprints for them: the label says so
+    assert "StructureMatcher novelty only" in counted["novelty_reference"]
+
+
+def test_a_many_element_sample_does_not_stall_compositional_validity():
+    from pymatgen.core import Composition  # noqa: PLC0415
+
+    from xtalgen.evaluate.validity import (  # noqa: PLC0415
+        MAX_OXIDATION_COMBINATIONS,
+        composition_valid,
+        oxidation_combinations,
+    )
+
+    sampled = Composition("Tb Pm Nd Zr Cr2 Fe Tc Ag Sb Mo P C2 S6")  # kept SMACT busy for 20+ minutes
+    assert oxidation_combinations(sampled) > MAX_OXIDATION_COMBINATIONS
+    assert composition_valid(sampled) is False
+    six = Composition("LiNaMgAlSiO6")  # MP-20's most elements still go through SMACT's search
+    assert oxidation_combinations(six) <= MAX_OXIDATION_COMBINATIONS
+    assert composition_valid(Composition("Li7La3Zr2O12")) is True

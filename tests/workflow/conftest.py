@@ -57,7 +57,14 @@ def workflow(tmp_path: Path, pilot_dir: Path):
             "data": {"local_dir": str(pilot_dir), "max_rows": 60},
             "prescreen": {"max_structures": 3, "shards": 2, "validation_size": 10},
             "model": {
-                "tiny": {"steps": 10, "hidden_size": 32, "intermediate_size": 64, "heads": 2, "layers": 1}
+                "tiny": {
+                    "steps": 10,
+                    "hidden_size": 32,
+                    "intermediate_size": 64,
+                    "heads": 2,
+                    "layers": 1,
+                    "extra_data": [],  # the pipeline test turns the pretraining corpus on
+                }
             },
             "finetune": {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "val_records": 8},
             "sample": {

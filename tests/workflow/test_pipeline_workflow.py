@@ -10,13 +10,20 @@ import subprocess
 import pandas as pd
 import pytest
 
+from xtalgen.testing import shared_data_dir
+
 pytestmark = pytest.mark.workflow
 
 
 def test_main_job_runs_end_to_end_and_reports(workflow):
-    wf = workflow({"prescreen": {"max_structures": 4}})
+    extra = str(shared_data_dir() / "mp_20" / "biternary" / "val.csv.gz")
+    tiny = {"steps": 10, "hidden_size": 32, "intermediate_size": 64, "heads": 2, "layers": 1}
+    wf = workflow({"prescreen": {"max_structures": 4}, "model": {"tiny": tiny | {"extra_data": [extra]}}})
     wf.run()
     results = wf.workdir / "results"
+    corpus = json.loads((results / "model" / "corpus" / "summary.json").read_text())
+    assert corpus["extra"][extra]["held_out_dropped"] >= 1  # the run's val rows stay out of the corpus
+    assert corpus["tasks"] == "generation"
     metrics = json.loads((results / "evaluate" / "metrics.json").read_text())
     assert metrics["n_samples"] == 4  # the top level is the unconditional samples (Table 1)
     by_task = metrics["by_task"]
@@ -29,6 +36,7 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     assert "formula_accuracy" in by_task["conditional"]
     assert "data/train/structures.csv" in metrics["novelty_reference"]
     assert "data/val/structures.csv" in metrics["novelty_reference"]
+    assert "model/corpus/structures.csv" in metrics["novelty_reference"]
     assert metrics["ipt"]["n_structures"] == 16 and metrics["ipt"]["ipt_mean"] >= 0
     summary = json.loads((results / "prescreen" / "summary.json").read_text())
     for task, rates in summary["by_task"].items():  # one definition: the prescreen says the same
@@ -98,9 +106,8 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     shown = set(re.findall(r">([^<>]{3,80})<", app))
     assert {"Workflow", "Statistics", "Results"} <= shown
     assert any(text.startswith("xtalgen turns the crystal dataset") for text in shown)
-    landing = " ".join(shown)
-    assert "headline numbers" in landing and "LoRA" in landing  # this run's numbers, filled in
-    assert f"Unconditional ({metrics['n_samples']} samples)" in landing
+    assert "headline numbers" in app and "Fine-tuning: LoRA" in app  # this run's numbers, filled in
+    assert f"Unconditional ({metrics['n_samples']} samples)" in app
     assert "View Source" in shown  # the rule graph, drawn by Vega
 
     # Every figure of the report, screenshotted at the report's width: drawn, not blank, not clipped.

@@ -43,6 +43,7 @@ options of a command; each option's help shows its default.
 
 the stages, in the order the workflow runs them:
   data prepare         dataset splits -> structures tables, prompt records, rejects
+  data corpus          the tiny base's pretraining corpus (training records + extra rows)
   tokenizer train      the tiny base's tokenizer
   tiny pretrain        the tiny LLaMA base
   lora train           LoRA fine-tuning of a base model
@@ -102,6 +103,7 @@ def _renamed(argv: list[str]) -> str | None:
 # Commands whose --out is a folder; every other --out, --summary, --figure and --info is a file.
 OUT_FOLDERS = {
     "_run_data_prepare",
+    "_run_data_corpus",
     "_run_tokenizer_train",
     "_run_tiny_pretrain",
     "_run_lora_train",

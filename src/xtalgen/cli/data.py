@@ -1,4 +1,4 @@
-"""``xtalgen data prepare``: the data stage."""
+"""``xtalgen data prepare`` (the data stage) and ``xtalgen data corpus`` (the tiny base's corpus)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ MP20_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/mp_20"
 
 
 def add_data(commands: argparse._SubParsersAction) -> None:
-    """``xtalgen data prepare``."""
+    """``xtalgen data prepare`` and ``xtalgen data corpus``."""
     verbs = add_group(commands, "data", "the data stage: dataset splits to structures and prompt records")
+    _add_corpus(verbs)
     parser = add_command(
         verbs,
         "prepare",
@@ -113,4 +114,46 @@ def _run_data_prepare(args: argparse.Namespace) -> int:
             f"{summary.records} prompt records in {summary.seconds:.1f} s -> "
             f"{args.out / summary.split}"
         )
+    return 0
+
+
+def _add_corpus(verbs: argparse._SubParsersAction) -> None:
+    parser = add_command(
+        verbs,
+        "corpus",
+        _run_data_corpus,
+        "the tiny base's pretraining corpus: training records plus extra rows",
+        "Writes OUT/prompts.jsonl (the training records plus records of the --extra rows, minus any id "
+        "in the --held-out tables), OUT/structures.csv (the extra structures used) and OUT/summary.json.",
+    )
+    parser.add_argument("--records", type=Path, required=True, help="the training split's prompts.jsonl")
+    parser.add_argument("--extra", type=Path, nargs="+", required=True, help="MP-20-style CSV files")
+    parser.add_argument(
+        "--held-out",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="structures tables of ids to leave out",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--tasks",
+        choices=["all", "generation"],
+        default="all",
+        help="generation: leave infill records out, for LoRA to teach",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of tasks, conditions, translations")
+    parser.add_argument("--infill-fraction", type=float, default=1.0 / 3.0, help="share of infill records")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+
+
+def _run_data_corpus(args: argparse.Namespace) -> int:
+    from xtalgen.dataset.corpus import pretraining_corpus  # noqa: PLC0415
+    from xtalgen.dataset.prepare import PrepareSettings  # noqa: PLC0415
+
+    settings = PrepareSettings(seed=args.seed, infill_fraction=args.infill_fraction, workers=args.workers)
+    summary = pretraining_corpus(
+        args.records, args.extra, args.held_out, args.out, settings=settings, tasks=args.tasks
+    )
+    print(f"{summary['records']} records, {summary['extra_structures']} extra structures -> {args.out}")
     return 0

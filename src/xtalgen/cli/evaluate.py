@@ -36,6 +36,13 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
         nargs="+",
         help="reference structures novelty is measured against (default: --train and --val)",
     )
+    parser.add_argument(
+        "--seen",
+        type=Path,
+        nargs="+",
+        help="more structures the model trained on (a pretraining corpus's structures.csv): "
+        "StructureMatcher novelty counts them too (default: none)",
+    )
     parser.add_argument("--test", type=Path, required=True, help="test structures (coverage, Wasserstein)")
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON")
     parser.add_argument(
@@ -91,7 +98,8 @@ def _run_evaluate_metrics(args: argparse.Namespace) -> int:
     from xtalgen.evaluate.stage import evaluate_files  # noqa: PLC0415
 
     known = args.known or [p for p in (args.train, args.val) if p is not None]
-    for path in (args.samples, args.test, *known, args.baseline, args.prescreen, args.dft, args.ipt):
+    seen = args.seen or []
+    for path in (args.samples, args.test, *known, *seen, args.baseline, args.prescreen, args.dft, args.ipt):
         if path is not None and not path.exists():
             raise FileNotFoundError(f"{path} does not exist")
     metrics = evaluate_files(
@@ -107,6 +115,7 @@ def _run_evaluate_metrics(args: argparse.Namespace) -> int:
         workers=args.workers,
         keep_flagged=args.keep_flagged,
         ehull_tolerance=args.ehull_tolerance,
+        seen=seen,
     )
     shown = ("n_samples", "structural_validity", "compositional_validity", "coverage_recall", "novelty")
     print("unconditional: " + ", ".join(f"{k} {metrics[k]}" for k in shown))

@@ -156,6 +156,11 @@ def _train_options(
         "--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto", help="weights and compute"
     )
     parser.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for memory")
+    parser.add_argument(
+        "--no-group-by-length",
+        action="store_true",
+        help="random batches instead of batches of like length (which skip most padding)",
+    )
 
 
 def _train_settings(args: argparse.Namespace) -> TrainSettings:
@@ -176,6 +181,7 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         precision=args.precision,
         gradient_checkpointing=args.gradient_checkpointing,
         completion_only=args.completion_only,
+        group_by_length=not args.no_group_by_length,
     )
 
 

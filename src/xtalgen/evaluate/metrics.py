@@ -55,7 +55,8 @@ DEFINITIONS: dict[str, str] = {
     "by_task holds the same metrics per task",
     "n_samples": "samples requested of the task; one that never parsed counts as invalid",
     "structural_validity": "CDVAE: all distances >= 0.5 Å and volume >= 0.1 Å^3, over n_samples",
-    "compositional_validity": "CDVAE: SMACT charge-neutral and Pauling-consistent, over n_samples",
+    "compositional_validity": "CDVAE: SMACT charge-neutral and Pauling-consistent, over n_samples "
+    "(a composition with over 10^6 oxidation-state combinations, never in MP-20, counts as invalid)",
     "structural_validity_first_draw": "structural validity counting only samples whose first draw "
     "gave them, over n_samples",
     "compositional_validity_first_draw": "compositional validity counting only samples whose first "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -92,11 +92,23 @@ def _structures(path: Path) -> tuple[list[str], list[Structure]]:
 
 @dataclass
 class Known:
-    """Every structure the run knows (novelty is measured against these), and what they are."""
+    """Every structure the run knows (novelty is measured against these), and what they are.
+
+    ``seen`` holds further structures as CIF text by reduced formula (a pretraining corpus can hold
+    tens of thousands); only those sharing a formula with a sample are ever parsed.
+    """
 
     label: str
     structures: list[Structure]
     fingerprints: Fingerprints
+    seen: dict[str, list[str]] = field(default_factory=dict)
+
+    def matching(self, samples: list[Structure]) -> list[Structure]:
+        """The known structures, plus the seen ones of the samples' formulas, parsed on demand."""
+        formulas = {s.composition.reduced_formula for s in samples}
+        extra = [parse_cif(c)[0] for f in formulas for c in self.seen.pop(f, [])]
+        self.structures += [s for s in extra if s is not None]
+        return self.structures
 
 
 def known_set(
@@ -105,10 +117,13 @@ def known_set(
     saved: list[Path] | None = None,
     cache_dir: Path | None = None,
     workers: int = 1,
+    seen: list[Path] | None = None,
 ) -> Known:
     """The known structures of ``paths`` (e.g. the train and validation splits, or ``--known``).
 
-    ``saved`` are their fingerprints from ``fingerprint_reference``, one file per path.
+    ``saved`` are their fingerprints from ``fingerprint_reference``, one file per path. ``seen`` are
+    further structures the model was trained on (the tiny base's extra rows): StructureMatcher
+    novelty counts them, the fingerprint novelty does not (they have no fingerprints).
     """
     structures: list[Structure] = []
     structure_fp, composition_fp = [], []
@@ -122,7 +137,31 @@ def known_set(
         structure_fp.append(fp.structure)
         composition_fp.append(fp.composition)
     label = " + ".join(f"{p} ({n} structures)" for p, n in zip(paths, map(len, structure_fp), strict=True))
-    return Known(label, structures, Fingerprints(np.vstack(structure_fp), np.vstack(composition_fp)))
+    by_formula: dict[str, list[str]] = {}
+    for path in seen or []:
+        n = _seen_by_formula(path, by_formula)
+        label += f" + {path} ({n} structures the base pretrained on; StructureMatcher novelty only)"
+    fingerprints = Fingerprints(np.vstack(structure_fp), np.vstack(composition_fp))
+    return Known(label, structures, fingerprints, by_formula)
+
+
+def _seen_by_formula(path: Path, into: dict[str, list[str]]) -> int:
+    """CIFs of ``path`` by reduced formula, from its formula column (or by parsing where it has none)."""
+    from pymatgen.core import Composition  # noqa: PLC0415
+
+    table = read_csv(path, "a structures table with a cif column", keep_default_na=False)
+    for row in table.to_dict("records"):
+        try:
+            formula = Composition(str(row["formula"])).reduced_formula if row.get("formula") else None
+        except ValueError:
+            formula = None
+        if formula is None:
+            structure = parse_cif(row["cif"])[0]
+            if structure is None:
+                continue
+            formula = structure.composition.reduced_formula
+        into.setdefault(formula, []).append(row["cif"])
+    return len(table)
 
 
 @dataclass
@@ -187,7 +226,7 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
     valid = struct_ok & comp_ok
     fp = Fingerprints(ctx.fingerprints.structure[index], ctx.fingerprints.composition[index])
     valid_structures = [s.structure for s, ok in zip(samples, valid, strict=True) if ok]
-    novel = novel_mask(valid_structures, ctx.known.structures)
+    novel = novel_mask(valid_structures, ctx.known.matching(valid_structures))
     novel_fp = fingerprint_novel_mask(
         Fingerprints(fp.structure[valid], fp.composition[valid]), ctx.known.fingerprints
     )
@@ -240,7 +279,7 @@ def _sun(ctx: _Context, index: np.ndarray, ehull: np.ndarray, flagged: np.ndarra
     rated = [k for k, i in enumerate(index) if ctx.ratings.relaxed[i] is not None]
     relaxed = [ctx.ratings.relaxed[index[k]] for k in rated]
     unique = unique_mask(relaxed)
-    novel = novel_mask(relaxed, ctx.known.structures)
+    novel = novel_mask(relaxed, ctx.known.matching(relaxed))
     trusted = ctx.keep_flagged | ~flagged[rated]
     values = ehull[rated]
     n = len(index)
@@ -386,13 +425,17 @@ def evaluate_files(
     workers: int | None = None,
     keep_flagged: bool = False,
     ehull_tolerance: float = 0.05,
+    seen: list[Path] | None = None,
 ) -> dict[str, Any]:
-    """Read, evaluate, and write the metrics JSON; ``baseline`` is the uniform infill baseline."""
+    """Read, evaluate, and write the metrics JSON; ``baseline`` is the uniform infill baseline.
+
+    ``seen``: structures the model also trained on, counted by StructureMatcher novelty.
+    """
     workers = workers or job_cores()
     rows = read_samples(samples) + (read_samples(baseline) if baseline is not None else [])
     metrics = evaluate(
         rows,
-        known_set(known, saved=known_reference, cache_dir=cache_dir, workers=workers),
+        known_set(known, saved=known_reference, cache_dir=cache_dir, workers=workers, seen=seen),
         test,
         prescreen=prescreen,
         dft=dft,

@@ -10,7 +10,12 @@ from xtalgen.prescreen.prefilter import cdvae_reason
 if TYPE_CHECKING:
     from pymatgen.core import Composition, Structure
 
-__all__ = ["composition_valid", "structure_valid"]
+__all__ = ["MAX_OXIDATION_COMBINATIONS", "composition_valid", "oxidation_combinations", "structure_valid"]
+
+# SMACT tries every combination of its oxidation states: a 13-element sample (8 x 6 x ... states)
+# kept one evaluation busy for over 20 minutes. MP-20 has at most 6 elements (at most some 10^4
+# combinations); a composition beyond this many is counted invalid without the enumeration.
+MAX_OXIDATION_COMBINATIONS = 10**6
 
 
 def structure_valid(structure: Structure) -> bool:
@@ -23,10 +28,13 @@ def composition_valid(composition: Composition) -> bool:
 
     Counts are reduced by their gcd; single-element and all-metal compositions count as valid
     (CDVAE's ``include_alloys``). CDVAE used SMACT's original oxidation-state list, named "smact14"
-    in SMACT 4.
+    in SMACT 4. A composition with more than :data:`MAX_OXIDATION_COMBINATIONS` oxidation-state
+    combinations (over 8 elements or so, never in MP-20) counts as invalid without SMACT's search.
     """
     from smact.screening import smact_validity  # noqa: PLC0415
 
+    if oxidation_combinations(composition) > MAX_OXIDATION_COMBINATIONS:
+        return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bool(
@@ -37,3 +45,15 @@ def composition_valid(composition: Composition) -> bool:
                 oxidation_states_set="smact14",
             )
         )
+
+
+def oxidation_combinations(composition: Composition) -> int:
+    """How many oxidation-state combinations SMACT would try (its "smact14" set)."""
+    import math  # noqa: PLC0415
+
+    from smact import Element  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        counts = [len(Element(el.symbol).oxidation_states_smact14 or [0]) for el in composition.elements]
+    return math.prod(counts)

@@ -46,6 +46,9 @@ class TrainSettings:
     gradient_checkpointing: bool = False
     completion_only: bool = False
     eval_on_start: bool = False  # a validation loss at step 0: the base's, before any update
+    # Batches of like length (shuffled mega-batches sorted by length): on MP-20 strings a random batch
+    # of 16 is 69% padding, a grouped one 1.5%.
+    group_by_length: bool = True
 
 
 def fingerprint(*parts: object) -> str:
@@ -169,6 +172,7 @@ def train(
         eval_strategy="steps" if val_set is not None else "no",
         eval_steps=settings.eval_steps,
         eval_on_start=settings.eval_on_start and val_set is not None,
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         save_strategy="steps",
         save_steps=settings.save_steps,
         save_total_limit=2,
