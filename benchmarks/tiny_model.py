@@ -43,15 +43,15 @@ def _ids(path: Path) -> set[str]:
     return set(pd.read_csv(path, usecols=["id"])["id"].astype(str))
 
 
-def build_corpus(work: Path, corpus: str) -> Path:
-    """The pretraining records of ``corpus``, built once."""
+def build_corpus(work: Path, corpus: str, tasks: str = "all") -> Path:
+    """The pretraining records of ``corpus`` (``tasks`` generation: no infill records), built once."""
     data = shared_data_dir() / "mp_20"
     pilot = work / "data" / "pilot"
     if not (pilot / "test" / "summary.json").is_file():
         _xtalgen(
             "data", "prepare", "--dataset", str(data / "pilot_first1000"), "--out", str(pilot), threads=2
         )
-    out = work / "data" / f"corpus-{corpus}.jsonl"
+    out = work / "data" / f"corpus-{corpus}-{tasks}.jsonl"
     if out.is_file():
         return out
     lines = (pilot / "train" / "prompts.jsonl").read_text().splitlines()
@@ -67,6 +67,8 @@ def build_corpus(work: Path, corpus: str) -> Path:
             for line in (extra / split / "prompts.jsonl").read_text().splitlines():
                 if json.loads(line)["id"] not in held_out:
                     lines.append(line)
+    if tasks == "generation":
+        lines = [line for line in lines if json.loads(line)["task"] != "infill"]
     out.write_text("\n".join(lines) + "\n")
     return out
 
@@ -95,6 +97,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--corpus", choices=["pilot", "pilot+biternary"], default="pilot+biternary")
+    parser.add_argument("--tasks", choices=["all", "generation"], default="all")
     parser.add_argument("--vocab-size", type=int, default=512)
     parser.add_argument("--hidden-size", type=int, default=192)
     parser.add_argument("--layers", type=int, default=4)
@@ -110,7 +113,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    corpus = build_corpus(args.work, args.corpus)
+    corpus = build_corpus(args.work, args.corpus, args.tasks)
     tokenizer = args.work / f"tokenizer-{args.vocab_size}"
     if not tokenizer.is_dir():
         train = args.work / "data" / "pilot" / "train" / "prompts.jsonl"
@@ -138,7 +141,7 @@ def main() -> None:
         )  # fmt: skip
         row = {
             "name": args.name,
-            "corpus": args.corpus,
+            "corpus": args.corpus if args.tasks == "all" else f"{args.corpus} (generation only)",
             "shape": f"{args.hidden_size}x{args.layers}",
             "steps": args.steps,
             "batch": args.batch_size,
