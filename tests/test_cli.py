@@ -37,6 +37,7 @@ def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 def test_every_command_is_noun_then_verb():
     assert set(COMMANDS) == {
         "data prepare",
+        "data corpus",
         "tokenizer train",
         "tiny pretrain",
         "lora train",

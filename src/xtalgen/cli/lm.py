@@ -123,12 +123,16 @@ def _train_options(
 ) -> None:
     if structures:
         data = parser.add_mutually_exclusive_group(required=True)
-        data.add_argument("--records", type=Path, help="training prompts.jsonl, drawn once by the data stage")
+        data.add_argument(
+            "--records",
+            type=Path,
+            help="training prompts.jsonl, drawn once by the data stage (default: none, give --structures)",
+        )
         data.add_argument(
             "--structures",
             type=Path,
             help="training structures.csv: a task and translation drawn anew each time a structure is "
-            "used, seeded by (seed, epoch, index), as the paper trains",
+            "used, seeded by (seed, epoch, index), as the paper trains (default: none, give --records)",
         )
     else:
         parser.add_argument("--records", type=Path, required=True, help="training prompts.jsonl")
