@@ -137,6 +137,11 @@ def known_structures():
     return {"known": paths}
 
 
+def lora_log_input(wildcards):
+    """The fine-tuning log for the landing page, unless the run brings its own structures."""
+    return {} if BRING_YOUR_OWN else {"lora_log": f"{RESULTS}/finetune/training_log.csv"}
+
+
 def ipt_on():
     return config["evaluate"]["ipt_structures"] > 0 and not BRING_YOUR_OWN
 

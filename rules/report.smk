@@ -108,6 +108,7 @@ rule compare_paper:
 
 rule report_tables:
     input:
+        unpack(lora_log_input),
         metrics=f"{RESULTS}/evaluate/metrics.json",
         paper=f"{RESULTS}/report/metrics_vs_paper.csv",
         metastable=f"{RESULTS}/prescreen/metastable.csv",
@@ -115,7 +116,6 @@ rule report_tables:
         dft_manifest=f"{RESULTS}/dft/manifest.csv",
         costs=f"{RESULTS}/report/job_costs.csv",
         run_manifest=f"{RESULTS}/report/manifest.json",
-        lora_log=f"{RESULTS}/finetune/training_log.csv",
     output:
         # The landing page (report/workflow.rst) reads this file through the report's file list.
         headline=report(
