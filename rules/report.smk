@@ -148,6 +148,9 @@ rule report_tables:
             category="Tables",
             caption="../report/tables_manifest.rst",
         ),
+    params:
+        # The landing page says when conditional samples were held to their formula's elements.
+        formula_elements=config["sample"]["conditional"]["formula_elements"],
     log:
         f"{RESULTS}/logs/report/report_tables.log",
     conda:

@@ -32,5 +32,6 @@ n = plan_samples(
     infill_per_row=infill["per_row"],
     seed=snakemake.params.seed,
     swap_table=infill["swap_table"],
+    hold_formula_elements=conditional["formula_elements"],
 )
 logging.info("%d sample requests over %d shards", n, len(snakemake.output))

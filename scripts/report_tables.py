@@ -8,5 +8,9 @@ from xtalgen.provenance import report_pages
 
 log_to_file(snakemake.log[0])
 inputs = {name: Path(value) for name, value in snakemake.input.items()}
-report_pages(**inputs, out={name: Path(value) for name, value in snakemake.output.items()})
+report_pages(
+    **inputs,
+    out={name: Path(value) for name, value in snakemake.output.items()},
+    formula_elements_held=snakemake.params.formula_elements,
+)
 logging.info("tables written: %s", ", ".join(snakemake.output))

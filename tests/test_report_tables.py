@@ -65,7 +65,9 @@ def test_headline_names_what_each_number_counts():
     text = headline_rst(metrics, log)
     assert "Unconditional (16 samples): structural validity 0.75 of 16" in text
     assert "median 3.0 elements" in text and "metastable (E_hull < 0.1 eV/atom) 2 of 5 rated" in text
-    assert "formula met in 0.25 of 4 samples" in text
+    assert "formula met in 0.25 of 4 samples" in text and "any element allowed" in text
+    held = headline_rst(metrics, log, formula_elements_held=True)
+    assert "held to its formula's elements" in held and "any element allowed" not in held
     assert "LoRA lowered the validation loss from 0.810 (step 0) to 0.720 (step 60)" in text
     worse = log.assign(val_loss=[0.70, None, 0.72])
     assert "LoRA did not lower" in headline_rst(metrics, worse)

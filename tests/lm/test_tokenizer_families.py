@@ -23,13 +23,14 @@ from xtalgen.lm.sampling import (
     conditional_requests,
     expected_sites,
     infill_requests,
+    parse_completion,
     sample,
     unconditional_requests,
 )
 from xtalgen.lm.surface import continuation, token_surfaces
 from xtalgen.lm.training import TrainSettings, train
 from xtalgen.testing import random_llama, tokenizer_family
-from xtalgen.text.codec import decode
+from xtalgen.text.codec import decode, encode
 
 FAMILIES = ["llama2", "llama3", "project"]
 
@@ -174,6 +175,56 @@ def test_constrained_infill_answers_from_the_swap_table(family):
     for row in rows:
         assert row["status"] == "ok"
         assert row["proposed_element"] in choices[row["id"]]
+
+
+def test_conditional_samples_hold_their_formula_elements(family):
+    _, tokenizer, model = family
+    table = pd.DataFrame({"id": ["a", "b"], "formula": ["Sm(Fe5Mo)2", "LiMnO2"], "spacegroup": [71, 58]})
+    requests = conditional_requests(table, 12, hold_elements=True)
+    assert {r.choices for r in requests} == {("Sm", "Fe", "Mo"), ("Li", "Mn", "O")}  # electronegativity
+    formula = {r.id: set(r.choices) for r in requests}
+    settings = SampleSettings(
+        temperature=1.0, top_p=1.0, batch_size=24, max_attempts=1, constraint="format", max_sites=6
+    )
+    rows = list(sample(model, tokenizer, requests, settings))
+    assert len(rows) == 24 and all(r["status"] == "ok" for r in rows), [r["reason"] for r in rows]
+    for row in rows:  # every element of the formula and no other, in blocks of that order
+        structure = decode(row["raw_text"], max_sites=6)
+        symbols = [site.specie.symbol for site in structure]
+        assert set(symbols) == formula[row["id"]]
+        assert list(dict.fromkeys(symbols)) == list(next(r.choices for r in requests if r.id == row["id"]))
+    # Without the holding, the random model writes other elements: the constraint is what holds them.
+    free = list(sample(model, tokenizer, conditional_requests(table, 12), settings))
+    assert any(set(_elements_of_complete_lines(r["raw_text"])) - formula[r["id"]] for r in free)
+
+
+def test_without_a_constraint_the_formula_elements_are_held_by_rejection():
+    (request,) = conditional_requests(pd.DataFrame({"formula": ["NaCl"]}), 1, hold_elements=True)
+    settings = SampleSettings(constraint="none")
+    allowed = frozenset(("Na", "Cl", "K"))
+
+    def text_of(*species: str) -> str:
+        coords = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]][: len(species)]
+        return encode(Structure(Lattice.cubic(5.6), list(species), coords))
+
+    assert parse_completion(request, text_of("Na", "Cl"), settings, allowed)["status"] == "ok"
+    assert parse_completion(request, text_of("K", "Cl"), settings, allowed) == {
+        "status": "rejected",
+        "reason": "elements outside the formula: K",
+    }
+    assert parse_completion(request, text_of("Na", "Na"), settings, allowed) == {
+        "status": "rejected",
+        "reason": "misses the formula's element(s): Cl",
+    }
+    free = conditional_requests(pd.DataFrame({"formula": ["NaCl"]}), 1)[0]
+    assert parse_completion(free, text_of("K", "Cl"), settings, allowed)["status"] == "ok"
+
+
+def test_an_unreadable_formula_names_its_row():
+    table = pd.DataFrame({"id": ["ok", "bad"], "formula": ["NaCl", "Xx9Q"]})
+    with pytest.raises(ValueError, match=r"row 2 \(bad\): formula 'Xx9Q' is not a chemical formula"):
+        conditional_requests(table, 1, hold_elements=True)
+    assert conditional_requests(table.head(1), 1, hold_elements=True)[0].choices == ("Na", "Cl")
 
 
 def test_two_epochs_draw_different_records(data, family):

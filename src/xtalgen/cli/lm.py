@@ -91,6 +91,12 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     )
     sample.add_argument("--conditions-per-row", type=int, default=1, help="samples per conditions row")
     sample.add_argument("--conditions-max-rows", type=int, help="first N conditions rows (default: all)")
+    sample.add_argument(
+        "--formula-elements",
+        action="store_true",
+        help="conditional samples may use only their formula's elements; the model still picks the "
+        "counts and sites (default: off, any allowed element, as the paper samples)",
+    )
     sample.add_argument("--infill", type=Path, help="structures CSV (id, cif) to infill (default: none)")
     sample.add_argument("--infill-per-row", type=int, default=1, help="samples per infill structure")
     sample.add_argument("--infill-max-rows", type=int, help="first N infill structures (default: all)")
@@ -286,6 +292,7 @@ def _run_sample(args: argparse.Namespace) -> int:
             infill_per_row=args.infill_per_row,
             seed=args.seed,
             swap_table=not args.no_swap_table,
+            hold_formula_elements=args.formula_elements,
         )
         if n == 0:
             raise ValueError("nothing to sample: give --unconditional N, --conditions CSV or --infill CSV")

@@ -74,6 +74,34 @@ def crystal_regex(elements: Sequence[str], max_sites: int) -> str:
     )
 
 
+def system_grammar(elements: Sequence[str], max_sites: int) -> str:
+    """EBNF of a crystal string with every one of ``elements`` and no other, at most ``max_sites`` sites.
+
+    The chemical system is held and the counts are left to the model. Sites come in blocks in the
+    caller's order (electronegativity, as in MP's CIFs), and rule ``f<i>x<n>`` counts the ``n`` sites
+    written so far, which a regular expression cannot bound across blocks.
+    """
+    k = len(elements)
+    if not 0 < k <= max_sites:
+        raise ValueError(f"a formula of {k} elements cannot fit in max_sites {max_sites}")
+    rules = [
+        "root ::= lattice site0 f0x1",
+        'lattice ::= len " " len " " len "\\n" ang " " ang " " ang',
+        'len ::= [1-9] [0-9]? "." [0-9]',
+        'ang ::= "1" [0-7] [0-9] | [1-9] [0-9]?',
+        'coords ::= c " " c " " c',
+        'c ::= "0." [0-9] [0-9]',
+    ]
+    rules += [f'site{i} ::= "\\n{el}\\n" coords' for i, el in enumerate(elements)]
+    for i in range(k):
+        last = max_sites - (k - 1 - i)  # room for one site of each later element
+        for n in range(i + 1, last + 1):
+            ways = [f"site{i} f{i}x{n + 1}"] if n < last else []
+            ways.append(f"site{i + 1} f{i + 1}x{n + 1}" if i < k - 1 else '""')
+            rules.append(f"f{i}x{n} ::= " + " | ".join(ways))
+    return "\n".join(rules)
+
+
 def format_token_bound(max_sites: int) -> int:
     """Characters of the longest crystal string the grammar allows, plus EOS: enough new tokens."""
     return len("99.9 99.9 99.9\n179 179 179\n") + max_sites * len("Xx\n0.00 0.00 0.00\n") + 1
@@ -85,20 +113,21 @@ def infill_regex(elements: Sequence[str]) -> str:
 
 
 @cache
-def _compiled(tokenizer: PreTrainedTokenizerBase, vocab_size: int, regex: str):  # noqa: ANN202
+def _compiled(tokenizer: PreTrainedTokenizerBase, vocab_size: int, source: str, *, ebnf: bool):  # noqa: ANN202
     import xgrammar as xgr  # noqa: PLC0415 - only the format constraint needs it
 
     info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
-    return xgr.GrammarCompiler(info).compile_regex(regex)
+    compiler = xgr.GrammarCompiler(info)
+    return compiler.compile_grammar(source) if ebnf else compiler.compile_regex(source)
 
 
 def format_constraint(
-    tokenizer: PreTrainedTokenizerBase, vocab_size: int, regex: str, kind: Kind
+    tokenizer: PreTrainedTokenizerBase, vocab_size: int, regex: str, kind: Kind, *, ebnf: bool = False
 ) -> list[LogitsProcessor]:
-    """Fresh processors for one ``generate`` call (they keep per-row state)."""
+    """Fresh processors for one ``generate`` call (they keep per-row state); ``ebnf``: ``regex`` is EBNF."""
     import xgrammar as xgr  # noqa: PLC0415
 
-    grammar = xgr.contrib.hf.LogitsProcessor(_compiled(tokenizer, vocab_size, regex))
+    grammar = xgr.contrib.hf.LogitsProcessor(_compiled(tokenizer, vocab_size, regex, ebnf=ebnf))
     return [grammar] if kind == "element" else [grammar, AngleGuard(tokenizer, vocab_size)]
 
 

@@ -26,6 +26,7 @@ from xtalgen.lm.constraints import (
     format_constraint,
     format_token_bound,
     infill_regex,
+    system_grammar,
 )
 from xtalgen.lm.surface import continuation
 from xtalgen.structures_io import parse_cif
@@ -43,7 +44,9 @@ __all__ = [
     "SampleSettings",
     "conditional_requests",
     "expected_sites",
+    "formula_elements",
     "infill_requests",
+    "parse_completion",
     "sample",
     "unconditional_requests",
 ]
@@ -92,7 +95,8 @@ class SampleRequest:
     source_id: str | None = None
     source_cif: str | None = None
     masked_element: str | None = None
-    # The answers an infill may give (the paper's constrained infill); None: any allowed element.
+    # The elements the sample may use: an infill's answers (the paper's constrained infill) or a
+    # conditional sample's formula elements (``formula_elements``); None: any allowed element.
     choices: tuple[str, ...] | None = None
 
 
@@ -102,8 +106,30 @@ def unconditional_requests(n: int, prefix: str = "u") -> list[SampleRequest]:
     return [SampleRequest(f"{prefix}-{i}", "unconditional", prompt) for i in range(n)]
 
 
-def conditional_requests(table: pd.DataFrame, per_row: int, prefix: str = "c") -> list[SampleRequest]:
-    """``per_row`` samples for each row of a conditions table (formula, spacegroup, e_above_hull, ...)."""
+def formula_elements(formula: str) -> tuple[str, ...]:
+    """The element symbols of ``formula`` by electronegativity, the order of sites in MP's CIFs.
+
+    ValueError names a formula pymatgen cannot read.
+    """
+    try:
+        composition = Composition(str(formula))
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"formula {formula!r} is not a chemical formula ({err})") from err
+    symbols = [el.symbol for el in composition.elements]
+    if not symbols or not all(Element.is_valid_symbol(s) for s in symbols):
+        raise ValueError(f"formula {formula!r} is not a chemical formula (elements read: {symbols})")
+    return tuple(sorted(symbols, key=lambda s: (Element(s).X, s)))
+
+
+def conditional_requests(
+    table: pd.DataFrame, per_row: int, prefix: str = "c", *, hold_elements: bool = False
+) -> list[SampleRequest]:
+    """``per_row`` samples for each row of a conditions table (formula, spacegroup, e_above_hull, ...).
+
+    ``hold_elements``: each sample holds its formula's chemical system, every element of the formula
+    and no other (the constraint writes it, or parsing rejects the sample); the model still chooses
+    the counts, the cell and the sites, so the formula is met only when its stoichiometry is right.
+    """
     unknown = [c for c in table.columns if c not in CONDITION_KEYS and c != "id"]
     if unknown:
         raise ValueError(
@@ -117,10 +143,13 @@ def conditional_requests(table: pd.DataFrame, per_row: int, prefix: str = "c") -
         conditions = {k: v for k, v in row.items() if not pd.isna(v)}
         try:
             prompt = generation_prompt(conditions)
+            choices = formula_elements(conditions["formula"]) if hold_elements else None
         except (KeyError, ValueError) as err:
             raise ValueError(f"conditions table, row {number} ({row_id}): {err}") from err
         requests += [
-            SampleRequest(f"{prefix}-{row_id}.{k}", "conditional", prompt, conditions=conditions)
+            SampleRequest(
+                f"{prefix}-{row_id}.{k}", "conditional", prompt, conditions=conditions, choices=choices
+            )
             for k in range(per_row)
         ]
     return requests
@@ -182,26 +211,39 @@ def expected_sites(request: SampleRequest) -> int:
         return 0
 
 
-def _parse(request: SampleRequest, text: str, settings: SampleSettings, allowed: frozenset[str]) -> dict:
-    """Status, reason and CIF of one completion."""
+def _parse_infill(request: SampleRequest, text: str, allowed: frozenset[str]) -> dict:
+    """Status, reason, CIF and proposed element of one infill answer."""
+    lines = text.strip().splitlines()
+    symbol = lines[0].strip() if lines else ""  # what follows the symbol's line is not read
+    answers = allowed & frozenset(request.choices) if request.choices else allowed
+    if not Element.is_valid_symbol(symbol) or symbol not in answers:
+        return {"status": "rejected", "reason": f"not an allowed element symbol: {symbol[:20]!r}"}
+    structure, _ = parse_cif(request.source_cif or "")
+    if structure is None:
+        return {"status": "rejected", "reason": "source structure unreadable"}
+    structure.replace_species({request.masked_element: symbol})
+    return {"status": "ok", "reason": "", "cif": structure.to(fmt="cif"), "proposed_element": symbol}
+
+
+def parse_completion(
+    request: SampleRequest, text: str, settings: SampleSettings, allowed: frozenset[str]
+) -> dict:
+    """Status, reason and CIF of one completion, held to the sample's allowed elements."""
     if request.task == "infill":
-        lines = text.strip().splitlines()
-        symbol = lines[0].strip() if lines else ""  # what follows the symbol's line is not read
-        answers = allowed & frozenset(request.choices) if request.choices else allowed
-        if not Element.is_valid_symbol(symbol) or symbol not in answers:
-            return {"status": "rejected", "reason": f"not an allowed element symbol: {symbol[:20]!r}"}
-        structure, _ = parse_cif(request.source_cif or "")
-        if structure is None:
-            return {"status": "rejected", "reason": "source structure unreadable"}
-        structure.replace_species({request.masked_element: symbol})
-        return {"status": "ok", "reason": "", "cif": structure.to(fmt="cif"), "proposed_element": symbol}
+        return _parse_infill(request, text, allowed)
     try:
         structure = decode(text, max_sites=settings.max_sites)
     except CrystalParseError as err:
         return {"status": "rejected", "reason": str(err)}
-    outside = sorted({el.symbol for el in structure.composition.elements} - allowed)
-    if outside:
+    used = {el.symbol for el in structure.composition.elements}
+    if outside := sorted(used - allowed):
         return {"status": "rejected", "reason": f"elements outside sample.elements: {', '.join(outside)}"}
+    # A held chemical system (formula_elements): the format constraint writes it; under the other
+    # constraints it is held here, by rejection.
+    if request.choices and (outside := sorted(used - set(request.choices))):
+        return {"status": "rejected", "reason": f"elements outside the formula: {', '.join(outside)}"}
+    if request.choices and (missing := [el for el in request.choices if el not in used]):
+        return {"status": "rejected", "reason": f"misses the formula's element(s): {', '.join(missing)}"}
     return {"status": "ok", "reason": "", "cif": structure.to(fmt="cif")}
 
 
@@ -220,8 +262,12 @@ def _processors(
     kind = "element" if task == "infill" else "crystal"
     if settings.constraint == "elements":
         return [ElementConstraint(tokenizer, elements, kind, vocab_size)]
-    regex = infill_regex(elements) if kind == "element" else crystal_regex(elements, settings.max_sites)
-    return format_constraint(tokenizer, vocab_size, regex, kind)
+    if kind == "element":
+        return format_constraint(tokenizer, vocab_size, infill_regex(elements), kind)
+    if choices:  # a conditional sample's chemical system
+        grammar = system_grammar(choices, settings.max_sites)
+        return format_constraint(tokenizer, vocab_size, grammar, kind, ebnf=True)
+    return format_constraint(tokenizer, vocab_size, crystal_regex(elements, settings.max_sites), kind)
 
 
 def _new_tokens(task: str, settings: SampleSettings) -> int:
@@ -281,8 +327,8 @@ def sample(
     parsed = 0
     for attempt in range(1, settings.max_attempts + 1):
         failed = []
-        # One batch shares one task and one set of allowed answers (constrained infill); within a
-        # task, requests go by expected length, so that a batch does not wait on its longest row.
+        # One batch shares one task and one set of allowed elements (constrained infill, formula
+        # elements); within it, requests go by expected length, so a batch does not wait on its longest row.
         for task, choices in sorted({(r.task, r.choices or ()) for r in pending}):
             todo = [r for r in pending if r.task == task and (r.choices or ()) == choices]
             todo.sort(key=expected_sites)
@@ -302,7 +348,7 @@ def sample(
                         "source_id": request.source_id or "",
                         "masked_element": request.masked_element or "",
                         "proposed_element": "",
-                    } | _parse(request, text, settings, allowed)
+                    } | parse_completion(request, text, settings, allowed)
                     if row["status"] != "ok":
                         failed.append(request)
                     parsed += row["status"] == "ok"

@@ -113,11 +113,12 @@ def plan_samples(
     infill_per_row: int,
     seed: int,
     swap_table: bool = False,
+    hold_formula_elements: bool = False,
 ) -> int:
     """Every sample request, dealt round-robin into shard files (JSON lines)."""
     requests = unconditional_requests(unconditional)
     if conditions is not None and conditional_per_row:
-        requests += conditional_requests(conditions, conditional_per_row)
+        requests += conditional_requests(conditions, conditional_per_row, hold_elements=hold_formula_elements)
     if infill is not None and infill_per_row:
         requests += infill_requests(infill, infill_per_row, seed, swap_table=swap_table)
     # Sample ids key the prescreen and the metrics: the conditions and infill tables' ids must be unique.
