@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from matminer.featurizers.site.fingerprint import CrystalNNFingerprint
 from pymatgen.core import Composition, Lattice, Structure
 
-from xtalgen.evaluate.fingerprints import Fingerprints, composition_scaler, fingerprint_cifs
+from xtalgen.evaluate.fingerprints import (
+    Fingerprints,
+    composition_scaler,
+    fingerprint_cifs,
+    mean_site_fingerprint,
+)
 from xtalgen.evaluate.metrics import (
     Sample,
     conditional_accuracy,
@@ -24,6 +31,7 @@ from xtalgen.evaluate.metrics import (
 from xtalgen.evaluate.paper import METRICS, comparison_table, paper_table
 from xtalgen.evaluate.stage import read_samples
 from xtalgen.evaluate.validity import composition_valid, structure_valid
+from xtalgen.testing import mp20_pilot_dir
 
 
 def rocksalt(a: float = 5.64, species=("Na", "Cl")) -> Structure:
@@ -95,6 +103,22 @@ def test_fingerprints_scale_compositions_with_cdvae_constants():
     assert fp.ok.tolist() == [True, False]
     assert np.isfinite(fp.structure[0]).all()
     assert fp.structure.shape == (2, 61)
+
+
+def test_orbit_weighted_fingerprint_equals_the_mean_over_every_site():
+    """One site per symmetry orbit, weighted by multiplicity, must give CDVAE's all-site mean."""
+    site_fp = CrystalNNFingerprint.from_preset("ops")
+    table = pd.read_csv(mp20_pilot_dir() / "test.csv.gz").head(6)
+    structures = [Structure.from_str(cif, fmt="cif") for cif in table["cif"]]
+    # a low-symmetry cell: one orbit per site, and a cell spglib refuses (two atoms 0.01 Å apart)
+    distorted = rocksalt().copy()
+    distorted.perturb(0.05, min_distance=0.02)
+    structures += [distorted, Structure(Lattice.cubic(4.0), ["Na", "Na"], [[0, 0, 0], [0.0025, 0, 0]])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for structure in structures:
+            every_site = np.mean([site_fp.featurize(structure, i) for i in range(len(structure))], axis=0)
+            np.testing.assert_allclose(mean_site_fingerprint(structure, site_fp), every_site, atol=2e-3)
 
 
 def test_samples_table_keeps_the_final_attempt_and_the_failures(tmp_path):

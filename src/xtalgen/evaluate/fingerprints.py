@@ -1,6 +1,9 @@
 """Structure and composition fingerprints of CDVAE's coverage and diversity metrics, in parallel.
 
 Structure: CrystalNN "ops" site fingerprints (matminer), averaged over the sites of a structure.
+Symmetry-equivalent sites share one fingerprint, so each orbit (spglib at symprec 0.01) is
+fingerprinted once and weighted by its multiplicity: MP-20's references are mostly high-symmetry,
+and this halves the work of fingerprinting them.
 Composition: Magpie ElementProperty features, standardized with CDVAE's published means and standard
 deviations (``data/cdvae_composition_scaler.json``), so distances match CDVAE's cutoffs.
 Reference sets are fingerprinted once and cached by the SHA-256 of their CIFs.
@@ -25,16 +28,21 @@ from xtalgen.io import atomic_output, die_with_parent
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from matminer.featurizers.site.fingerprint import CrystalNNFingerprint
+    from pymatgen.core import Structure
+
 __all__ = [
     "Fingerprints",
     "composition_scaler",
     "fingerprint_cifs",
     "load_fingerprints",
     "load_or_fingerprint",
+    "mean_site_fingerprint",
     "save_reference",
 ]
 
-VERSION = "crystalnn-ops-mean+magpie-v1"
+VERSION = "crystalnn-ops-orbit-mean+magpie-v2"
+SYMPREC = 0.01
 
 
 class Fingerprints:
@@ -66,6 +74,20 @@ def _featurizers():  # noqa: ANN202 - matminer objects
     return CrystalNNFingerprint.from_preset("ops"), ElementProperty.from_preset("magpie")
 
 
+def mean_site_fingerprint(structure: Structure, site_fp: CrystalNNFingerprint) -> np.ndarray:
+    """The mean site fingerprint, one site per symmetry orbit; every site when spglib fails."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer  # noqa: PLC0415
+
+    try:
+        symmetrized = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_symmetrized_structure()
+        orbits = symmetrized.equivalent_indices
+    except Exception:  # spglib finds no cell for some generated structures: fingerprint them all
+        orbits = [[i] for i in range(len(structure))]
+    weights = np.array([len(orbit) for orbit in orbits], dtype=float)
+    rows = np.array([site_fp.featurize(structure, orbit[0]) for orbit in orbits], dtype=float)
+    return weights @ rows / weights.sum()
+
+
 def _one(cif: str) -> tuple[list[float], list[float]]:
     from xtalgen.structures_io import parse_cif  # noqa: PLC0415
 
@@ -76,9 +98,9 @@ def _one(cif: str) -> tuple[list[float], list[float]]:
             raise ValueError("unusable structure")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sites = np.array([site_fp.featurize(structure, i) for i in range(len(structure))])
+            sites = mean_site_fingerprint(structure, site_fp)
             composition = comp_fp.featurize(structure.composition)
-        return sites.mean(axis=0).tolist(), list(composition)
+        return sites.tolist(), list(composition)
     except Exception:  # a structure CrystalNN cannot handle is left out, as CDVAE does
         return [float("nan")] * 61, [float("nan")] * 132
 
