@@ -493,7 +493,7 @@ def sample_shard_inputs(wildcards):
 
 def sample_settings():
     keys = (
-        "batch_size", "temperature", "top_p", "max_new_tokens", "max_attempts", "constraint",
-        "elements", "max_sites", "seed",
+        "batch_size", "temperature", "element_temperature", "top_p", "max_new_tokens", "max_attempts",
+        "constraint", "elements", "max_sites", "seed",
     )  # fmt: skip
     return {k: config["sample"][k] for k in keys}

@@ -12,11 +12,13 @@ import re
 
 import pandas as pd
 import pytest
+import torch
 from pymatgen.core import Lattice, Structure
 
 from xtalgen.dataset.prepare import PrepareSettings, prepare_split
 from xtalgen.dataset.sources import find_split_file
 from xtalgen.lm.draws import DrawnRecords, DrawSettings, read_training_structures
+from xtalgen.lm.element_temperature import ElementTemperature
 from xtalgen.lm.records import IGNORE, CompletionDataset, read_records, tokenize_record
 from xtalgen.lm.sampling import (
     SampleSettings,
@@ -225,6 +227,48 @@ def test_an_unreadable_formula_names_its_row():
     with pytest.raises(ValueError, match=r"row 2 \(bad\): formula 'Xx9Q' is not a chemical formula"):
         conditional_requests(table, 1, hold_elements=True)
     assert conditional_requests(table.head(1), 1, hold_elements=True)[0].choices == ("Na", "Cl")
+
+
+@pytest.mark.parametrize(
+    ("completion", "element_line"),
+    [
+        ("", False),
+        ("5.0 5.0", False),
+        ("5.0 5.0 5.0\n90 90", False),
+        ("5.0 5.0 5.0\n90 90 90\n", True),
+        ("5.0 5.0 5.0\n90 90 90\nN", True),
+        ("5.0 5.0 5.0\n90 90 90\nNa\n", False),
+        ("5.0 5.0 5.0\n90 90 90\nNa\n0.50 0.25", False),
+        ("5.0 5.0 5.0\n90 90 90\nNa\n0.50 0.25 0.00\n", True),
+    ],
+)
+def test_element_temperature_cools_element_lines_only(family, completion, element_line):
+    _, tokenizer, model = family
+    prompt = [tokenizer.bos_token_id] + tokenizer(
+        unconditional_requests(1)[0].prompt, add_special_tokens=False
+    )["input_ids"]
+    generated = tokenizer(completion, add_special_tokens=False)["input_ids"] if completion else []
+    vocab = model.get_output_embeddings().weight.shape[0]
+    cool = ElementTemperature(tokenizer, vocab, len(prompt), temperature=0.5, base_temperature=1.0)
+    scores = cool(torch.tensor([prompt + generated]), torch.ones(1, vocab))
+    assert torch.all(scores == (2.0 if element_line else 1.0))
+
+
+def test_cool_element_lines_draw_fewer_elements(family):
+    _, tokenizer, model = family
+    kept = {}
+    for element_temperature in (None, 0.05):
+        settings = SampleSettings(
+            temperature=1.0, top_p=1.0, batch_size=32, max_attempts=1, constraint="format", max_sites=6,
+            seed=3, element_temperature=element_temperature,
+        )  # fmt: skip
+        rows = list(sample(model, tokenizer, unconditional_requests(32), settings))
+        assert all(r["status"] == "ok" for r in rows), [r["reason"] for r in rows]
+        kept[element_temperature] = {
+            s.specie.symbol for r in rows for s in decode(r["raw_text"], max_sites=6)
+        }
+    # at 1.0 a random model scatters over the periodic table; cooled, its likeliest elements remain
+    assert len(kept[0.05]) < len(kept[None]) / 2, kept
 
 
 def test_two_epochs_draw_different_records(data, family):

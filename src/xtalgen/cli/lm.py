@@ -106,6 +106,11 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
         help="infill answers any element, not only the masked element's swap table (the paper's)",
     )
     sample.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
+    sample.add_argument(
+        "--element-temperature",
+        type=float,
+        help="temperature of the element lines of generated crystals (default: --temperature everywhere)",
+    )
     sample.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling threshold")
     sample.add_argument("--max-new-tokens", type=int, default=500, help="tokens per completion")
     sample.add_argument("--batch-size", type=int, default=32, help="prompts per generate() call")
@@ -280,6 +285,7 @@ def _run_sample(args: argparse.Namespace) -> int:
         constraint=args.constraint,
         elements=tuple(args.elements) if args.elements else None,
         max_sites=args.max_sites,
+        element_temperature=args.element_temperature,
     )
     with tempfile.TemporaryDirectory() as tmp:
         requests = Path(tmp) / "requests.jsonl"

@@ -28,6 +28,7 @@ from xtalgen.lm.constraints import (
     infill_regex,
     system_grammar,
 )
+from xtalgen.lm.element_temperature import ElementTemperature
 from xtalgen.lm.surface import continuation
 from xtalgen.structures_io import parse_cif
 from xtalgen.text.codec import CrystalParseError, decode, encode
@@ -82,6 +83,9 @@ class SampleSettings:
     constraint: Constraint = "elements"
     elements: tuple[str, ...] | None = None
     max_sites: int = 20
+    # The element lines of generated crystals (not infill answers) at their own temperature; None:
+    # ``temperature`` everywhere, as the paper samples.
+    element_temperature: float | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +274,17 @@ def _processors(
     return format_constraint(tokenizer, vocab_size, crystal_regex(elements, settings.max_sites), kind)
 
 
+def _element_temperature(
+    tokenizer: PreTrainedTokenizerBase, vocab_size: int, width: int, task: str, settings: SampleSettings
+) -> list:
+    if task == "infill" or settings.element_temperature in (None, settings.temperature):
+        return []
+    element = ElementTemperature(
+        tokenizer, vocab_size, width, settings.element_temperature, settings.temperature
+    )
+    return [element]
+
+
 def _new_tokens(task: str, settings: SampleSettings) -> int:
     if task == "infill":
         return 8
@@ -307,7 +322,8 @@ def _generate(
             max_new_tokens=_new_tokens(task, settings),
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            logits_processor=_processors(tokenizer, vocab_size, task, settings, choices),
+            logits_processor=_processors(tokenizer, vocab_size, task, settings, choices)
+            + _element_temperature(tokenizer, vocab_size, width, task, settings),
         )
     return [continuation(tokenizer, vocab_size, row) for row in out[:, width:].tolist()]
 
