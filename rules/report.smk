@@ -151,6 +151,8 @@ rule report_tables:
     params:
         # The landing page says when conditional samples were held to their formula's elements.
         formula_elements=config["sample"]["conditional"]["formula_elements"],
+        # ... and the decoding its samples were drawn with.
+        decoding={k: config["sample"][k] for k in ("temperature", "top_p", "element_temperature")},
     log:
         f"{RESULTS}/logs/report/report_tables.log",
     conda:

@@ -12,5 +12,6 @@ report_pages(
     **inputs,
     out={name: Path(value) for name, value in snakemake.output.items()},
     formula_elements_held=snakemake.params.formula_elements,
+    decoding=dict(snakemake.params.decoding),
 )
 logging.info("tables written: %s", ", ".join(snakemake.output))

@@ -71,5 +71,11 @@ def test_headline_names_what_each_number_counts():
     assert "LoRA lowered the validation loss from 0.810 (step 0) to 0.720 (step 60)" in text
     worse = log.assign(val_loss=[0.70, None, 0.72])
     assert "LoRA did not lower" in headline_rst(metrics, worse)
+    cooled_lines = {"temperature": 1.0, "top_p": 1.0, "element_temperature": 0.5}
+    cooled = headline_rst(metrics, log, decoding=cooled_lines)
+    assert "Unconditional (16 samples, T 1.0, top_p 1.0, element lines at T 0.5): structural" in cooled
+    one_temperature = {"temperature": 0.7, "top_p": 0.9, "element_temperature": None}
+    one = headline_rst(metrics, log, decoding=one_temperature)
+    assert "(16 samples, T 0.7, top_p 0.9): structural" in one
     assert "no validation loss was logged" in headline_rst(metrics, None)
     assert all(line.startswith("- ") for line in text.splitlines())  # reStructuredText bullets

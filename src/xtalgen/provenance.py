@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 __all__ = [
@@ -293,8 +294,23 @@ def _loss_change(lora_log: pd.DataFrame | None) -> str:
     )
 
 
+def _decoding_words(decoding: Mapping[str, Any] | None) -> str:
+    """The decoding the samples were drawn with, as ", T 1.0, top_p 1.0, element lines at T 0.5"."""
+    if not decoding:
+        return ""
+    words = f", T {decoding['temperature']}, top_p {decoding['top_p']}"
+    element = decoding.get("element_temperature")
+    if element is not None and element != decoding["temperature"]:
+        words += f", element lines at T {element}"
+    return words
+
+
 def headline_rst(
-    metrics: dict[str, Any], lora_log: pd.DataFrame | None, *, formula_elements_held: bool = False
+    metrics: dict[str, Any],
+    lora_log: pd.DataFrame | None,
+    *,
+    formula_elements_held: bool = False,
+    decoding: Mapping[str, Any] | None = None,
 ) -> str:
     """The run's headline numbers as reStructuredText bullets, for the report's landing page.
 
@@ -303,7 +319,8 @@ def headline_rst(
     by_task = metrics.get("by_task", {})
     unconditional = by_task.get("unconditional", metrics)
     lines = [
-        f"- Unconditional ({unconditional.get('n_samples', 0)} samples): structural validity "
+        f"- Unconditional ({unconditional.get('n_samples', 0)} samples{_decoding_words(decoding)}): "
+        "structural validity "
         f"{_share(unconditional, 'structural_validity')} and compositional validity "
         f"{_share(unconditional, 'compositional_validity')}; median "
         f"{unconditional.get('median_elements')} elements per parsed sample (MP-20: 3); M3GNet "
@@ -351,6 +368,7 @@ def report_pages(
     lora_log: Path | None = None,
     out: dict[str, Path],
     formula_elements_held: bool = False,
+    decoding: Mapping[str, Any] | None = None,
 ) -> None:
     """The report's inline tables and the landing page's headline numbers.
 
@@ -382,7 +400,7 @@ def report_pages(
     }
     log = read(lora_log) if lora_log is not None and lora_log.is_file() else None
     pages["headline"] = headline_rst(
-        json.loads(metrics.read_text()), log, formula_elements_held=formula_elements_held
+        json.loads(metrics.read_text()), log, formula_elements_held=formula_elements_held, decoding=decoding
     )
     for name, text in pages.items():
         with atomic_output(out[name]) as tmp:
