@@ -58,6 +58,8 @@ def run_main_job() -> None:
         )
         print(stages.round(1).to_string())
         print(f"peak RSS of any job: {table['max_rss'].max():.0f} MB")
+        jobs = table.assign(job=table["stage"] + "/" + table["job"]).sort_values("s", ascending=False)
+        print("jobs over 5 s: " + ", ".join(f"{r.job} {r.s:.0f}" for r in jobs.itertuples() if r.s > 5))
         _science(workdir / "results")
         report = workdir / "report.html"
         start = time.perf_counter()

@@ -5,24 +5,27 @@ With the real pretrained M3GNet-MP-2021.2.8-PES and real hulls built from the sh
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import json
 import threading
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from monty.json import MontyEncoder
+from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram
 from pymatgen.core import Composition, Lattice, Structure
-from pymatgen.entries.computed_entries import ComputedStructureEntry
+from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
 from xtalgen.cli import main
 from xtalgen.config_check import ConfigError, check_config
 from xtalgen.dataset.sources import sha256sum
 from xtalgen.prescreen import shard
 from xtalgen.prescreen.energies import corrected_entry
-from xtalgen.prescreen.hull import HullCoverage, elemental_references, load_hull
+from xtalgen.prescreen.hull import HullCoverage, HullError, elemental_references, load_hull, save_hull
 from xtalgen.prescreen.relax import RelaxResult
 from xtalgen.prescreen.shard import PrescreenSettings, RatingSettings, prescreen, select_metastable
 from xtalgen.prescreen.stage import build_hull_file
@@ -169,6 +172,40 @@ def test_hull_coverage_counts_compounds_inside_the_chemical_system(full_hull):
     info = json.loads(full_hull[1].read_text())
     assert info["reference"] == "dataset" and 15_000 < info["entries"] < 16_500
     assert info["sha256"] == sha256sum(full_hull[0])
+
+
+def test_per_system_hull_rates_as_pymatgens_patched_phase_diagram(full_hull, tmp_path):
+    """Each chemical system's own PhaseDiagram gives the E_hull of one hull over every phase."""
+    hull = load_hull(full_hull[0])
+    patched = PatchedPhaseDiagram(hull.all_entries)
+    compounds = [e for e in hull.all_entries if len(e.composition.elements) > 1]
+    probe = [compounds[i] for i in np.random.default_rng(0).choice(len(compounds), 60, replace=False)]
+    probe.append(compounds[0])
+    for entry in probe:
+        for shift in (-0.3, 0.0, 0.2):  # below, on and above the hull
+            moved = ComputedEntry(entry.composition, entry.energy + shift * entry.composition.num_atoms)
+            assert hull.get_e_above_hull(moved) == pytest.approx(
+                patched.get_e_above_hull(moved, allow_negative=True), abs=1e-9
+            )
+            assert hull.get_form_energy_per_atom(moved) == pytest.approx(
+                patched.get_form_energy_per_atom(moved), abs=1e-9
+            )
+    # A hull file an older run saved as a PatchedPhaseDiagram still loads and rates alike.
+    old = tmp_path / "old.json.gz"
+    small = PatchedPhaseDiagram(
+        [e for e in hull.all_entries if {el.symbol for el in e.composition.elements} <= {"Ga", "Se", "O"}]
+    )
+    with gzip.open(old, "wt") as handle:
+        json.dump(small.as_dict(), handle, cls=MontyEncoder)
+    gase = ComputedEntry("GaSe", -8.0)
+    assert load_hull(old).get_e_above_hull(gase) == pytest.approx(hull.get_e_above_hull(gase), abs=1e-9)
+
+
+def test_a_compound_without_its_elemental_reference_is_refused(tmp_path):
+    entries = [ComputedEntry("Na", -1.3), ComputedEntry("NaCl", -7.0)]
+    with pytest.raises(HullError, match="compounds of Cl but no elemental entry"):
+        save_hull(entries, tmp_path / "h.json.gz")
+    assert not (tmp_path / "h.json.gz").exists()
 
 
 def _entries_file(pilot_dir: Path, path: Path) -> list[ComputedStructureEntry]:

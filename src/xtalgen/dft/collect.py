@@ -20,8 +20,9 @@ from xtalgen.io import atomic_output
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram
     from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    from xtalgen.prescreen.hull import ReferenceHull
 
 __all__ = ["STATES", "STATUS_COLUMNS", "collect", "dft_entry", "status_table"]
 
@@ -136,7 +137,7 @@ def dft_entry(output: dict[str, Any], candidate_id: str) -> ComputedStructureEnt
     return processed
 
 
-def _rated(entry: ComputedStructureEntry, hull: PatchedPhaseDiagram) -> dict[str, Any]:
+def _rated(entry: ComputedStructureEntry, hull: ReferenceHull) -> dict[str, Any]:
     from xtalgen.prescreen.hull import e_above_hull  # noqa: PLC0415
 
     ehull = e_above_hull(hull, entry)
@@ -157,7 +158,7 @@ def _load_collected(path: Path) -> dict[str, dict[str, Any]]:
     return json.loads(path.read_text(), cls=MontyDecoder)
 
 
-def collect(state: Path, hull: PatchedPhaseDiagram) -> pd.DataFrame:
+def collect(state: Path, hull: ReferenceHull) -> pd.DataFrame:
     """Status of every candidate, with energies and E_hull^DFT of every finished one, ever."""
     config = StateConfig.load(state)
     table = status_table(state)

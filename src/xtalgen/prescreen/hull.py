@@ -13,8 +13,8 @@ import zlib
 from typing import TYPE_CHECKING
 
 from monty.json import MontyDecoder, MontyEncoder
-from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram
-from pymatgen.core import Composition
+from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram, PhaseDiagram
+from pymatgen.core import Composition, Element
 from pymatgen.entries.computed_entries import ComputedEntry
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HullCoverage",
     "HullError",
+    "ReferenceHull",
     "dataset_entries",
     "e_above_hull",
     "elemental_references",
@@ -108,28 +109,75 @@ def mp_gga_entries(entries: list[ComputedEntry]) -> list[ComputedEntry]:
     return MaterialsProject2020Compatibility().process_entries(gga, clean=True, verbose=False)
 
 
-def save_hull(entries: list[ComputedEntry], path: Path) -> PatchedPhaseDiagram:
-    """Build the hull once and save it, so every prescreen job rates against the same hull."""
-    hull = PatchedPhaseDiagram(entries)
+class ReferenceHull:
+    """The reference entries, with one chemical system's phase diagram built when a candidate needs it.
+
+    A candidate's E_hull depends only on the entries within its own chemical system, so pymatgen's
+    ``PhaseDiagram`` over that subset gives what a ``PatchedPhaseDiagram`` over every entry gives,
+    without building every system's hull up front (26 s for MP-20's 15,775 phases, and much longer
+    for all of MP's entries) in every job that rates a handful of structures.
+    """
+
+    def __init__(self, entries: Iterable[ComputedEntry]) -> None:
+        self.all_entries: list[ComputedEntry] = list(entries)
+        self._systems = [frozenset(el.symbol for el in e.composition.elements) for e in self.all_entries]
+        self._diagrams: dict[frozenset[str], PhaseDiagram] = {}
+        elemental = {next(iter(s)) for s in self._systems if len(s) == 1}
+        in_compounds = set().union(*self._systems) if self._systems else set()
+        missing = sorted(in_compounds - elemental)
+        if missing:
+            raise HullError(
+                f"the reference has compounds of {', '.join(missing)} but no elemental entry for them; "
+                "add the elemental references (hull.elemental_refs) or use MP's entries"
+            )
+        self.elements: list[Element] = sorted(Element(symbol) for symbol in elemental)
+
+    def diagram(self, composition: Composition) -> PhaseDiagram:
+        """The phase diagram of ``composition``'s chemical system, built once per system."""
+        system = frozenset(el.symbol for el in composition.elements)
+        missing = sorted(system - {el.symbol for el in self.elements})
+        if missing:
+            raise HullError(
+                f"the hull has no {', '.join(missing)}: cannot rate {composition.reduced_formula}"
+            )
+        if system not in self._diagrams:
+            within = [e for e, s in zip(self.all_entries, self._systems, strict=True) if s <= system]
+            self._diagrams[system] = PhaseDiagram(within)
+        return self._diagrams[system]
+
+    def get_e_above_hull(self, entry: ComputedEntry, allow_negative: bool = True) -> float:
+        """Energy above the hull in eV/atom, as ``PhaseDiagram`` gives it."""
+        return float(self.diagram(entry.composition).get_e_above_hull(entry, allow_negative=allow_negative))
+
+    def get_form_energy_per_atom(self, entry: ComputedEntry) -> float:
+        """Formation energy per atom against the hull's elemental entries."""
+        return float(self.diagram(entry.composition).get_form_energy_per_atom(entry))
+
+
+_SAVED_AS = "xtalgen.ReferenceHull"
+
+
+def save_hull(entries: list[ComputedEntry], path: Path) -> ReferenceHull:
+    """Check and save the reference entries once, so every job rates against the same hull."""
+    hull = ReferenceHull(entries)
     with gzip.open(path, "wt") as handle:
-        json.dump(hull.as_dict(), handle, cls=MontyEncoder)
+        json.dump({"saved_as": _SAVED_AS, "entries": hull.all_entries}, handle, cls=MontyEncoder)
     return hull
 
 
-def load_hull(path: Path) -> PatchedPhaseDiagram:
-    """The hull saved by :func:`save_hull`."""
+def load_hull(path: Path) -> ReferenceHull:
+    """The hull saved by :func:`save_hull` (or an older run's saved ``PatchedPhaseDiagram``)."""
     data = _read_json(path)
-    if not isinstance(data, PatchedPhaseDiagram):
+    if isinstance(data, PatchedPhaseDiagram):
+        return ReferenceHull(data.all_entries)
+    if not isinstance(data, dict) or data.get("saved_as") != _SAVED_AS:
         raise HullError(f"{path}: not a saved hull; build one with `xtalgen hull build`")
-    return data
+    return ReferenceHull(data["entries"])
 
 
-def e_above_hull(hull: PatchedPhaseDiagram, entry: ComputedEntry) -> float:
+def e_above_hull(hull: ReferenceHull, entry: ComputedEntry) -> float:
     """Energy above the hull in eV/atom; negative when the entry lies below it."""
-    missing = sorted(el.symbol for el in entry.composition.elements if el not in set(hull.elements))
-    if missing:
-        raise HullError(f"the hull has no {', '.join(missing)}: cannot rate {entry.reduced_formula}")
-    return float(hull.get_e_above_hull(entry, allow_negative=True))
+    return hull.get_e_above_hull(entry, allow_negative=True)
 
 
 class HullCoverage:
@@ -139,7 +187,7 @@ class HullCoverage:
     "E_hull" is then a formation energy, not a distance to the hull.
     """
 
-    def __init__(self, hull: PatchedPhaseDiagram) -> None:
+    def __init__(self, hull: ReferenceHull) -> None:
         self._systems = [
             frozenset(el.symbol for el in entry.composition.elements)
             for entry in hull.all_entries

@@ -31,8 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-    from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram
-
+    from xtalgen.prescreen.hull import ReferenceHull
     from xtalgen.structures_io import StructureInput
 
 __all__ = [
@@ -192,7 +191,7 @@ def _flag(ehull: float, compounds: int, n_elements: int, settings: RatingSetting
 
 
 def _rate(
-    record: dict[str, Any], hull: PatchedPhaseDiagram, coverage: HullCoverage, settings: RatingSettings
+    record: dict[str, Any], hull: ReferenceHull, coverage: HullCoverage, settings: RatingSettings
 ) -> dict[str, Any]:
     """Add MP2020 correction, formation energy, E_hull, hull coverage and flag to a relaxed record."""
     structure = Structure.from_str(record["cif_relaxed"], fmt="cif")
@@ -216,9 +215,7 @@ def _rate(
     }
 
 
-def rate(
-    relaxed: pd.DataFrame, hull: PatchedPhaseDiagram, settings: RatingSettings | None = None
-) -> pd.DataFrame:
+def rate(relaxed: pd.DataFrame, hull: ReferenceHull, settings: RatingSettings | None = None) -> pd.DataFrame:
     """Results of relaxation records rated on ``hull``; records that did not relax pass through."""
     settings = settings or RatingSettings()
     coverage = HullCoverage(hull)
