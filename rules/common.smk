@@ -399,7 +399,7 @@ def tiny_cli_args():
         f"--intermediate-size {tiny['intermediate_size']} --max-steps {tiny['steps']} "
         f"--batch-size {tiny['batch_size']} --lr {tiny['learning_rate']} --seed {config['finetune']['seed']} "
         f"--eval-steps {max(1, tiny['steps'] // 4)} --save-steps {max(1, tiny['steps'] // 4)}"
-    )
+    ) + (f" --decay-fraction {tiny['decay_fraction']}" if tiny.get("decay_fraction") is not None else "")
 
 
 def lora_cli_args():

@@ -162,6 +162,47 @@ def test_a_rerun_resumes_from_the_last_checkpoint(tiny, records, tmp_path, caplo
     assert "discarding checkpoints" in caplog.text
 
 
+def test_a_decay_fraction_holds_the_peak_rate_then_decays(tiny, records, tmp_path):
+    settings = TrainSettings(
+        learning_rate=2e-3,
+        warmup_steps=2,
+        max_steps=12,
+        batch_size=8,
+        eval_steps=100,
+        save_steps=100,
+        logging_steps=1,
+        decay_fraction=0.25,
+    )
+    pretrain_tiny(
+        tiny / "tokenizer",
+        records["train"][:64],
+        None,
+        tmp_path,
+        model_settings=SHAPE,
+        train_settings=settings,
+    )
+    lr = pd.read_csv(tmp_path / "training_log.csv").set_index("step")["lr"]
+    # Steps 3-9 at the peak, the last 3 of 12 decaying by cosine.
+    assert lr.loc[3:9].tolist() == pytest.approx([2e-3] * 7)
+    assert lr.loc[10] > lr.loc[11] > lr.loc[12]
+    assert lr.loc[12] < 0.3 * lr.loc[9]
+    # The default decays by cosine over the whole run.
+    assert TrainSettings(max_steps=12).scheduler() == ("cosine", {})
+
+
+@pytest.mark.parametrize(
+    ("fraction", "steps", "message"),
+    [
+        (0.0, 100, "decay_fraction must be in"),
+        (1.5, 100, "decay_fraction must be in"),
+        (0.2, -1, "--max-steps"),
+    ],
+)
+def test_a_bad_decay_fraction_is_refused(fraction, steps, message):
+    with pytest.raises(ValueError, match=message):
+        TrainSettings(max_steps=steps, decay_fraction=fraction)
+
+
 def test_format_constraint_every_sample_parses(adapted):
     model, tokenizer = adapted
     settings = SampleSettings(constraint="format", max_attempts=1, batch_size=16, seed=3)

@@ -72,6 +72,12 @@ def test_language_model_stages_sample_parsed_crystals(workflow):
     assert "rule pretrain_tiny:" not in text
     assert "params" in text.lower()
 
+    # A learning-rate schedule key reaches the pretraining command and makes the base stale.
+    held = workflow({"model": {"tiny": {"decay_fraction": 0.2}}})
+    assert "model/tiny/model" in held.run("--list-changes", "params").stdout
+    planned = held.run("-n", "-p", "--until", "pretrain_tiny")
+    assert "--decay-fraction 0.2" in planned.stdout + planned.stderr
+
 
 def test_offline_hub_model_is_named(workflow):
     wf = workflow({"model": {"base": "meta-llama/Llama-2-7b-hf"}})

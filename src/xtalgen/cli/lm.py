@@ -154,6 +154,12 @@ def _train_options(
     parser.add_argument("--out", type=Path, required=True, help="output folder (a rerun resumes from it)")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate (cosine, warmup)")
     parser.add_argument("--warmup-steps", type=int, default=10, help="learning-rate warmup")
+    parser.add_argument(
+        "--decay-fraction",
+        type=float,
+        help="hold the peak rate, then decay by cosine over this last fraction of --max-steps "
+        "(default: cosine over the whole run)",
+    )
     parser.add_argument("--epochs", type=float, default=1.0, help="passes over the records")
     parser.add_argument(
         "--max-steps", type=int, default=steps, help="optimizer steps; > 0 overrides --epochs"
@@ -197,6 +203,7 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         gradient_checkpointing=args.gradient_checkpointing,
         completion_only=args.completion_only,
         group_by_length=not args.no_group_by_length,
+        decay_fraction=args.decay_fraction,
     )
 
 

@@ -49,6 +49,25 @@ class TrainSettings:
     # Batches of like length (shuffled mega-batches sorted by length): on MP-20 strings a random batch
     # of 16 is 69% padding, a grouped one 1.5%.
     group_by_length: bool = True
+    # None: cosine decay over the whole run. A fraction: the peak rate holds until the last
+    # ``decay_fraction`` of ``max_steps``, which then decay by cosine (warmup-stable-decay), so that a
+    # run can be lengthened without changing the rate of the steps it shares with a shorter one.
+    decay_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.decay_fraction is None:
+            return
+        if not 0.0 < self.decay_fraction <= 1.0:
+            raise ValueError(f"decay_fraction must be in (0, 1], not {self.decay_fraction}")
+        if self.max_steps <= 0:
+            raise ValueError("a decay_fraction needs a step count: set max_steps (CLI: --max-steps)")
+
+    def scheduler(self) -> tuple[str, dict[str, int]]:
+        """The scheduler's name in transformers, and its keyword arguments."""
+        if self.decay_fraction is None:
+            return "cosine", {}
+        decay = max(1, round(self.decay_fraction * self.max_steps))
+        return "warmup_stable_decay", {"num_decay_steps": decay}
 
 
 def fingerprint(*parts: object) -> str:
@@ -159,10 +178,12 @@ def train(
         shutil.rmtree(checkpoints)
     checkpoints.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
+    schedule, schedule_kwargs = settings.scheduler()
     args = TrainingArguments(
         output_dir=str(checkpoints),
         learning_rate=settings.learning_rate,
-        lr_scheduler_type="cosine",
+        lr_scheduler_type=schedule,
+        lr_scheduler_kwargs=schedule_kwargs,
         warmup_steps=settings.warmup_steps,
         num_train_epochs=settings.epochs,
         max_steps=settings.max_steps,
