@@ -58,6 +58,8 @@ rule evaluate:
             category="Evaluation",
             caption="../report/metrics.rst",
         ),
+        # Each conditional sample's request beside what it wrote (the report shows it as a table).
+        conditional=f"{RESULTS}/evaluate/conditional.csv",
     params:
         keep_flagged=config["prescreen"]["keep_flagged"],
         ehull_tolerance=config["evaluate"]["ehull_tolerance"],

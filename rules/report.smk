@@ -110,6 +110,7 @@ rule report_tables:
     input:
         unpack(lora_log_input),
         metrics=f"{RESULTS}/evaluate/metrics.json",
+        conditional=f"{RESULTS}/evaluate/conditional.csv",
         paper=f"{RESULTS}/report/metrics_vs_paper.csv",
         metastable=f"{RESULTS}/prescreen/metastable.csv",
         flagged=f"{RESULTS}/prescreen/flagged.csv",
@@ -132,6 +133,11 @@ rule report_tables:
             f"{RESULTS}/report/tables/candidates.html",
             category="Tables",
             caption="../report/tables_candidates.rst",
+        ),
+        conditional=report(
+            f"{RESULTS}/report/tables/conditional.html",
+            category="Tables",
+            caption="../report/tables_conditional.rst",
         ),
         dft=report(
             f"{RESULTS}/report/tables/dft.html",

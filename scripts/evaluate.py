@@ -31,5 +31,6 @@ if __name__ == "__main__":
         keep_flagged=snakemake.params.keep_flagged,
         ehull_tolerance=snakemake.params.ehull_tolerance,
         seen=[Path(snakemake.input.seen)] if snakemake.input.get("seen") else None,
+        conditional_out=Path(snakemake.output.conditional),
     )
     logging.info("%s", metrics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from xtalgen.io import Progress
-from xtalgen.provenance import candidates_page, headline_rst, html_table
+from xtalgen.provenance import candidates_page, conditional_page, headline_rst, html_table
 
 
 def test_tables_escape_text_and_keep_raw_columns():
@@ -29,6 +29,24 @@ def test_candidates_page_unfolds_each_cif_in_place():
     page = candidates_page(metastable, metastable.iloc[0:0])
     assert "<summary>CIF</summary><pre>data_NaCl" in page
     assert "Metastable candidates, most stable first (1)" in page
+
+
+def test_conditional_page_counts_hits_over_the_rows_it_came_from(tmp_path):
+    rows = pd.DataFrame(
+        {
+            "id": ["c-0", "c-1", "c-2"],
+            "formula": ["GaTe", "CuNi", "NaCl"],
+            "formula_written": ["Ga3Te", "CuNi", None],
+            "formula_met": [False, True, False],
+            "spacegroup": [194, 65, None],
+            "spacegroup_found": [12, 65, None],
+        }
+    )
+    rows.to_csv(tmp_path / "c.csv", index=False)
+    page = conditional_page(pd.read_csv(tmp_path / "c.csv"))  # read back, as the report reads it
+    assert "formula met in 1 of 3" in page
+    assert "<td>Ga3Te</td>" in page and "nan" not in page
+    assert "first 2 shown" in conditional_page(rows, top=2)
 
 
 def test_progress_speaks_at_the_first_step_then_when_due(capsys):

@@ -276,6 +276,32 @@ def candidates_page(metastable: pd.DataFrame, flagged: pd.DataFrame, top: int = 
     return html_page("Candidates", body)
 
 
+def conditional_page(outcomes: pd.DataFrame, top: int = 200) -> str:
+    """Each conditional request beside what its sample wrote, so a rate can be checked row by row."""
+    names = {
+        "id": "sample",
+        "formula": "formula asked",
+        "formula_written": "formula written",
+        "formula_met": "formula met",
+        "spacegroup": "space group asked",
+        "spacegroup_found": "space group found (symprec 0.2)",
+        "spacegroup_met": "space group met",
+        "e_above_hull": "E_hull asked (eV/atom)",
+        "e_above_hull_m3gnet": "M3GNet E_hull (eV/atom)",
+        "e_above_hull_met": "E_hull met",
+    }
+    view = outcomes[[c for c in names if c in outcomes]].head(top).rename(columns=names)
+    view = view.fillna("")
+    met = outcomes["formula_met"].dropna() if "formula_met" in outcomes else pd.Series(dtype=bool)
+    hits = int(met.astype(str).str.lower().eq("true").sum())
+    shown = f", first {top} shown" if len(outcomes) > top else ""
+    caption = (
+        f"Conditional samples ({len(outcomes)}{shown}): formula met in {hits} of {len(met)}. "
+        "A sample that never parsed wrote no formula; E_hull is blank where the sample was not rated."
+    )
+    return html_page("Conditional samples", [html_table(view, caption)])
+
+
 def _share(metrics: dict[str, Any], key: str, count: str = "n_samples") -> str:
     value, n = metrics.get(key), metrics.get(count)
     return "n/a" if value is None or not n else f"{value:.2f} of {n}"
@@ -366,13 +392,15 @@ def report_pages(
     costs: Path,
     run_manifest: Path,
     lora_log: Path | None = None,
+    conditional: Path | None = None,
     out: dict[str, Path],
     formula_elements_held: bool = False,
     decoding: Mapping[str, Any] | None = None,
 ) -> None:
     """The report's inline tables and the landing page's headline numbers.
 
-    Tables: metrics, candidates, DFT manifest, job costs, run manifest; ``out["headline"]`` is
+    Tables: metrics, candidates, DFT manifest, job costs, run manifest, and with ``conditional``
+    (the evaluation's per-sample CSV) the conditional samples; ``out["headline"]`` is
     reStructuredText for report/workflow.rst.
     """
     import json  # noqa: PLC0415
@@ -398,6 +426,8 @@ def report_pages(
             "Run manifest", [html_table(flat, "Configuration, code version, packages, inputs")]
         ),
     }
+    if conditional is not None:
+        pages["conditional"] = conditional_page(read(conditional))
     log = read(lora_log) if lora_log is not None and lora_log.is_file() else None
     pages["headline"] = headline_rst(
         json.loads(metrics.read_text()), log, formula_elements_held=formula_elements_held, decoding=decoding

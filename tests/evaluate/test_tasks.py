@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from xtalgen.evaluate.metrics import Sample, conditional_accuracy, infill_outcomes
+from xtalgen.evaluate.metrics import Sample, conditional_accuracy, conditional_outcomes, infill_outcomes
 from xtalgen.evaluate.paper import PROTOCOL, comparison_table
 from xtalgen.evaluate.stage import evaluate_files, known_set, read_samples
 from xtalgen.prescreen.rates import stability_rates
@@ -178,6 +178,25 @@ def test_conditional_accuracy_per_condition():
     assert result["e_above_hull_accuracy"] == pytest.approx(1 / 3)
     assert result["all_conditions_samples"] == 3
     assert result["all_conditions_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_conditional_outcomes_say_what_each_sample_wrote():
+    samples = [
+        Sample("c-0", rocksalt(5.64), "conditional", conditions={"formula": "NaCl", "spacegroup": 225}),
+        Sample("c-1", rocksalt(5.64), "conditional", conditions={"formula": "Cl2Na2", "e_above_hull": 0.1}),
+        Sample("c-2", rocksalt(5.0, ("K", "Cl")), "conditional", conditions={"formula": "NaCl"}),
+        Sample("c-3", None, "conditional", reason="unparseable", conditions={"formula": "LiMnO2"}),
+    ]
+    rows = conditional_outcomes(samples, np.array([0.0, np.nan, 0.4, np.nan]))
+    assert [r["formula_written"] for r in rows] == ["NaCl", "NaCl", "KCl", None]
+    assert [r["formula_met"] for r in rows] == [True, True, False, False]  # reduced formulas compared
+    assert rows[0]["spacegroup_found"] == 225 and rows[0]["spacegroup_met"] is True
+    assert rows[1]["spacegroup"] is None and rows[1]["spacegroup_met"] is None  # not asked for
+    assert rows[1]["e_above_hull_met"] is False  # unrated: a miss, and no E_hull shown
+    assert rows[1]["e_above_hull_m3gnet"] is None and rows[2]["e_above_hull_m3gnet"] == 0.4
+    assert rows[3]["spacegroup_found"] is None
+    rates = conditional_accuracy(samples, outcomes=rows)
+    assert rates["formula_accuracy"] == 0.5 and rates["formula_samples"] == 4
 
 
 def _prescreen_csv(path, rows):

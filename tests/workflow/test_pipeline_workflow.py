@@ -34,6 +34,10 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     assert {"u", "c"} <= set(prescreened)  # a capped prescreen takes every task in turn
     assert metrics["m3gnet_metastable_rate_all"] is not None
     assert "formula_accuracy" in by_task["conditional"]
+    assert "outcomes" not in by_task["conditional"]  # the per-sample rows have their own CSV
+    outcomes = pd.read_csv(results / "evaluate" / "conditional.csv")
+    assert len(outcomes) == 2 and outcomes["formula"].notna().all()
+    assert outcomes["formula_met"].mean() == by_task["conditional"]["formula_accuracy"]
     assert "data/train/structures.csv" in metrics["novelty_reference"]
     assert "data/val/structures.csv" in metrics["novelty_reference"]
     assert "model/corpus/structures.csv" in metrics["novelty_reference"]
@@ -60,9 +64,10 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     metastable = (results / "prescreen" / "metastable.csv").read_text().count("_cell_length_a")
     assert len(list((results / "report" / "candidates").glob("*.cif"))) == min(metastable, 20)
     tables = results / "report" / "tables"
-    for name in ("metrics", "candidates", "dft", "costs", "manifest"):  # shown inline in the report
+    for name in ("metrics", "candidates", "conditional", "dft", "costs", "manifest"):  # shown inline
         assert "<table>" in (tables / f"{name}.html").read_text(), name
     assert "LLaMA-2 70B, T=0.7" in (tables / "metrics.html").read_text()
+    assert outcomes["formula"].iloc[0] in (tables / "conditional.html").read_text()
     report = wf.workdir / "report.html"
     wf.run("--report", str(report))
     html = report.read_text(errors="replace")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMP_NOVELTY_CUTOFF",
+    "CONDITIONAL_COLUMNS",
     "DEFINITIONS",
     "MP20_COMP_CUTOFF",
     "MP20_STRUCT_CUTOFF",
@@ -31,6 +32,7 @@ __all__ = [
     "TASKS",
     "Sample",
     "conditional_accuracy",
+    "conditional_outcomes",
     "coverage",
     "diversity",
     "fingerprint_novel_mask",
@@ -49,6 +51,19 @@ STRUCT_NOVELTY_CUTOFF = 0.1
 COMP_NOVELTY_CUTOFF = 2.0
 # The tasks of the sampler, then the paper's uniform infill baseline, in report order.
 TASKS = ("unconditional", "conditional", "infill", "infill_uniform")
+# The rows of conditional_outcomes: each condition as requested, as found, and whether it was met.
+CONDITIONAL_COLUMNS = (
+    "id",
+    "formula",
+    "formula_written",
+    "formula_met",
+    "spacegroup",
+    "spacegroup_found",
+    "spacegroup_met",
+    "e_above_hull",
+    "e_above_hull_m3gnet",
+    "e_above_hull_met",
+)
 
 DEFINITIONS: dict[str, str] = {
     "task": "the top-level metrics are those of the unconditional samples (the paper's Table 1); "
@@ -211,47 +226,76 @@ def _spacegroup(structure: Structure, symprec: float) -> int | None:
         return None
 
 
+def conditional_outcomes(
+    samples: list[Sample],
+    ehull: np.ndarray | None = None,
+    *,
+    symprec: float = 0.2,
+    tolerance: float = 0.05,
+) -> list[dict[str, Any]]:
+    """Per sample: what it was asked for, what it wrote, and whether each condition was met.
+
+    A reader audits the conditional rates from these rows (the report shows them), so a miss says
+    what the model wrote instead. Keys absent from a sample's conditions stay ``None``.
+    """
+    from pymatgen.core import Composition  # noqa: PLC0415
+
+    ehull = np.full(len(samples), np.nan) if ehull is None else np.asarray(ehull, dtype=float)
+    rows: list[dict[str, Any]] = []
+    for sample, value in zip(samples, ehull, strict=True):
+        wanted, structure = sample.conditions, sample.structure
+        found_group = _spacegroup(structure, symprec) if structure is not None else None
+        row: dict[str, Any] = dict.fromkeys(CONDITIONAL_COLUMNS) | {
+            "id": sample.id,
+            "formula_written": structure.composition.reduced_formula if structure is not None else None,
+            "spacegroup_found": found_group,
+            "e_above_hull_m3gnet": float(value) if np.isfinite(value) else None,
+        }
+        if "formula" in wanted:
+            row["formula"] = Composition(str(wanted["formula"])).reduced_formula
+            row["formula_met"] = row["formula_written"] == row["formula"]
+        if "spacegroup" in wanted:
+            row["spacegroup"] = int(wanted["spacegroup"])
+            row["spacegroup_met"] = found_group == row["spacegroup"]
+        if "e_above_hull" in wanted:
+            target_ehull = float(wanted["e_above_hull"])
+            row["e_above_hull"] = target_ehull
+            row["e_above_hull_met"] = bool(np.isfinite(value) and abs(value - target_ehull) <= tolerance)
+        rows.append(row)
+    return rows
+
+
 def conditional_accuracy(
     samples: list[Sample],
     ehull: np.ndarray | None = None,
     *,
     symprec: float = 0.2,
     tolerance: float = 0.05,
+    outcomes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The paper's conditional metrics, each over the samples that carried that condition.
 
     Formula: reduced formulas equal. Space group: SpacegroupAnalyzer at ``symprec``. E_hull: the
     sample's M3GNet E_hull (``ehull``, row-aligned, NaN when unrated) within ``tolerance`` eV/atom of
-    the request. ``all_conditions`` is over samples that carried all three.
+    the request. ``all_conditions`` is over samples that carried all three. ``outcomes``: rows of
+    :func:`conditional_outcomes` already computed for these samples.
     """
-    from pymatgen.core import Composition  # noqa: PLC0415
-
-    ehull = np.full(len(samples), np.nan) if ehull is None else np.asarray(ehull, dtype=float)
-    hits: dict[str, list[bool]] = {"formula": [], "spacegroup": [], "e_above_hull": [], "all": []}
-    for sample, value in zip(samples, ehull, strict=True):
-        wanted, structure = sample.conditions, sample.structure
-        met: dict[str, bool] = {}
-        if "formula" in wanted:
-            target = Composition(str(wanted["formula"])).reduced_formula
-            met["formula"] = structure is not None and structure.composition.reduced_formula == target
-        if "spacegroup" in wanted:
-            met["spacegroup"] = structure is not None and _spacegroup(structure, symprec) == int(
-                wanted["spacegroup"]
-            )
-        if "e_above_hull" in wanted:
-            met["e_above_hull"] = bool(
-                np.isfinite(value) and abs(value - float(wanted["e_above_hull"])) <= tolerance
-            )
+    if outcomes is None:
+        outcomes = conditional_outcomes(samples, ehull, symprec=symprec, tolerance=tolerance)
+    keys = ("formula", "spacegroup", "e_above_hull")
+    hits: dict[str, list[bool]] = {key: [] for key in (*keys, "all")}
+    for row in outcomes:
+        met = {key: row[f"{key}_met"] for key in keys if row[f"{key}_met"] is not None}
         for key, hit in met.items():
             hits[key].append(hit)
-        if {"formula", "spacegroup", "e_above_hull"} <= set(met):
+        if set(keys) <= set(met):
             hits["all"].append(all(met.values()))
 
     def share(values: list[bool]) -> float | None:
         return float(np.mean(values)) if values else None
 
     return {
-        "conditional_samples": len(samples),
+        "conditional_samples": len(outcomes),
         "formula_samples": len(hits["formula"]),
         "formula_accuracy": share(hits["formula"]),
         "spacegroup_samples": len(hits["spacegroup"]),

@@ -23,10 +23,12 @@ from xtalgen.evaluate.fingerprints import (
     load_or_fingerprint,
 )
 from xtalgen.evaluate.metrics import (
+    CONDITIONAL_COLUMNS,
     DEFINITIONS,
     TASKS,
     Sample,
     conditional_accuracy,
+    conditional_outcomes,
     coverage,
     diversity,
     fingerprint_novel_mask,
@@ -399,10 +401,17 @@ def evaluate(
     return metrics
 
 
+# by_task["conditional"][OUTCOMES_KEY]: the per-sample rows; evaluate_files moves them to their own CSV.
+OUTCOMES_KEY = "outcomes"
+
+
 def _task_extras(ctx: _Context, task: str, index: np.ndarray) -> dict[str, Any]:
     samples = [ctx.samples[i] for i in index]
     if task == "conditional":
-        return conditional_accuracy(samples, ctx.ratings.ehull[index], tolerance=ctx.ehull_tolerance)
+        ehull = ctx.ratings.ehull[index]
+        outcomes = conditional_outcomes(samples, ehull, tolerance=ctx.ehull_tolerance)
+        accuracy = conditional_accuracy(samples, ehull, tolerance=ctx.ehull_tolerance, outcomes=outcomes)
+        return accuracy | {OUTCOMES_KEY: outcomes}
     if task.startswith("infill"):
         valid = ctx.struct_ok[index] & ctx.comp_ok[index]
         return infill_outcomes(samples, valid)
@@ -426,10 +435,13 @@ def evaluate_files(
     keep_flagged: bool = False,
     ehull_tolerance: float = 0.05,
     seen: list[Path] | None = None,
+    conditional_out: Path | None = None,
 ) -> dict[str, Any]:
     """Read, evaluate, and write the metrics JSON; ``baseline`` is the uniform infill baseline.
 
     ``seen``: structures the model also trained on, counted by StructureMatcher novelty.
+    ``conditional_out``: a CSV of each conditional sample's request, what it wrote and what it met
+    (header only when the run drew none). The rows never go into the JSON, which stays small.
     """
     workers = workers or job_cores()
     rows = read_samples(samples) + (read_samples(baseline) if baseline is not None else [])
@@ -446,6 +458,10 @@ def evaluate_files(
         ipt=json.loads(ipt.read_text()) if ipt is not None else None,
         ehull_tolerance=ehull_tolerance,
     )
+    outcomes = metrics["by_task"].get("conditional", {}).pop(OUTCOMES_KEY, [])
+    if conditional_out is not None:
+        with atomic_output(conditional_out) as tmp:
+            pd.DataFrame(outcomes, columns=CONDITIONAL_COLUMNS).to_csv(tmp, index=False)
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
