@@ -37,6 +37,7 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     assert "outcomes" not in by_task["conditional"]  # the per-sample rows have their own CSV
     outcomes = pd.read_csv(results / "evaluate" / "conditional.csv")
     assert len(outcomes) == 2 and outcomes["formula"].notna().all()
+    assert outcomes["spacegroup"].dtype.kind == "i"  # written as 225, not 225.0
     assert outcomes["formula_met"].mean() == by_task["conditional"]["formula_accuracy"]
     assert "data/train/structures.csv" in metrics["novelty_reference"]
     assert "data/val/structures.csv" in metrics["novelty_reference"]

@@ -461,7 +461,9 @@ def evaluate_files(
     outcomes = metrics["by_task"].get("conditional", {}).pop(OUTCOMES_KEY, [])
     if conditional_out is not None:
         with atomic_output(conditional_out) as tmp:
-            pd.DataFrame(outcomes, columns=CONDITIONAL_COLUMNS).to_csv(tmp, index=False)
+            table = pd.DataFrame(outcomes, columns=CONDITIONAL_COLUMNS)
+            table = table.astype({"spacegroup": "Int64", "spacegroup_found": "Int64"})  # 225, not 225.0
+            table.to_csv(tmp, index=False)
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
