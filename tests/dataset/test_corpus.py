@@ -62,6 +62,9 @@ def test_generation_only_leaves_infill_to_lora(tmp_path, pilot_dir, capsys):
         ]
     )  # fmt: skip
     assert code == 0
-    tasks = {json.loads(line)["task"] for line in (out / "prompts.jsonl").read_text().splitlines()}
-    assert tasks == {"unconditional", "conditional"}
+    records = [json.loads(line) for line in (out / "prompts.jsonl").read_text().splitlines()]
+    assert {r["task"] for r in records} == {"unconditional", "conditional"}
     assert "extra structures" in capsys.readouterr().out
+    # Every extra structure gives a crystal to learn: none is drawn as infill and dropped.
+    used = set(pd.read_csv(out / "structures.csv", dtype={"id": str})["id"])
+    assert used and used <= {r["id"] for r in records}

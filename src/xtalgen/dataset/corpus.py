@@ -49,9 +49,13 @@ def pretraining_corpus(
     """Write ``out_dir/{prompts.jsonl, structures.csv, summary.json}``; returns the summary.
 
     ``tasks: generation`` keeps only generation records (unconditional and conditional), leaving
-    infill, which the LoRA stage teaches, out of pretraining.
+    infill, which the LoRA stage teaches, out of pretraining. The extra rows then draw no infill at
+    all, so every extra structure gives the base a crystal to learn rather than a third of them
+    being drawn as infill and dropped.
     """
     settings = replace(settings or PrepareSettings(), augment_splits=("pretrain",))
+    if tasks == "generation":
+        settings = replace(settings, infill_fraction=0.0)
     excluded = set().union(*(_ids(p) for p in held_out)) if held_out else set()
     records = _lines(train_records)
     structures: list[pd.DataFrame] = []
