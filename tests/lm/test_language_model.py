@@ -104,6 +104,18 @@ def test_every_digit_is_its_own_token(tiny):
         assert not any(ch.isdigit() for ch in token) or len(token.strip()) == 1
 
 
+def test_a_formula_reads_as_the_tokens_of_its_element_lines(tiny):
+    """Copying a formula into the crystal needs the same token for "Mn" in both places."""
+    tokenizer = load_tokenizer(str(tiny / "model"))
+    prompt = tokenizer.tokenize("The chemical formula is LiMnO2. The band gap is 0.5. ")
+    crystal = tokenizer.tokenize("3.0 3.0 3.0\n90 90 90\nLi\n0.00 0.00 0.00\nMn\n0.50 0.50 0.50\nO\n")
+    for element in ("Li", "Mn", "O"):
+        [token] = tokenizer.tokenize(element)
+        assert token in prompt
+        assert token in crystal
+    assert "".join(tokenizer.convert_tokens_to_string([t]) for t in prompt).startswith("The chemical")
+
+
 def test_pretraining_lowers_the_loss(tiny):
     log = pd.read_csv(tiny / "training_log.csv")
     losses = log["loss"].dropna()

@@ -2,13 +2,19 @@
 
 Digits split one per token, as in LLaMA's tokenizer: the paper credits this for the model's handling
 of coordinates, and it keeps numbers from merging into arbitrary multi-digit tokens.
+
+A capital letter and the small letter after it are split off before merging, so an element symbol
+is the same token wherever it stands: "LiMnO2" in a prompt reads "Li", "Mn", "O", "2", the tokens of
+the crystal string's element lines. Left to BPE, the formula reads "ĠLi" and "MnO", tokens the
+crystal string never uses, and a small model must learn each pair before it can copy the formula
+into the crystal. The prompt's English pays a few tokens for it ("Th", "e").
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from xtalgen.text.codec import MASK_TOKEN
@@ -28,6 +34,7 @@ def train_tokenizer(texts: Iterable[str], out_dir: Path, vocab_size: int = 512) 
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.Split(Regex(r"[A-Z][a-z]?"), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
         ]
     )
