@@ -1,12 +1,12 @@
 """What a cooler element line buys: unconditional validity and elements per crystal, and formula hits.
 
 Run: python benchmarks/element_temperature.py --base MODEL [--adapter ADAPTER] --conditions TABLE
-[--samples 128] [--element-temperatures 1.0 0.7 0.5 0.3]. For each element temperature, `xtalgen
-sample run` draws --samples unconditional crystals and --rows x --per-row conditional ones (formula,
-space group and E_hull stated) under the format constraint at T 1.0, top_p 1.0, one seed for all, and
-prints over the first draws: the share that parsed, CDVAE's structural and compositional validity
-(over all unconditional samples), the median number of elements (MP-20: 3), and the conditional
-samples whose reduced formula is the requested one. 1.0 is one temperature everywhere.
+[--samples 128] [--element-temperatures 1.0 0.7 0.5 0.3] [--formula-style cell]. For each element
+temperature, `xtalgen sample run` draws --samples unconditional crystals and --rows x --per-row
+conditional ones (formula, space group and E_hull stated) under the format constraint at T 1.0, top_p
+1.0, one seed for all, and prints over the first draws: the share that parsed, CDVAE's structural and
+compositional validity (over all unconditional samples), the median number of elements (MP-20: 3), and
+the conditional samples whose reduced formula is the requested one. 1.0 is one temperature everywhere.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def draw(args: argparse.Namespace, element_temperature: float, conditions: Path,
     command += ["--unconditional", str(args.samples), "--conditions", str(conditions)]
     command += ["--conditions-per-row", str(args.per_row), "--max-attempts", "1", "--seed", str(args.seed)]
     command += ["--temperature", "1.0", "--top-p", "1.0", "--element-temperature", str(element_temperature)]
+    command += ["--formula-style", args.formula_style]
     env = {**os.environ, "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -74,6 +75,9 @@ def main() -> None:
     parser.add_argument("--per-row", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--element-temperatures", type=float, nargs="+", default=[1.0, 0.7, 0.5, 0.3])
+    parser.add_argument(
+        "--formula-style", choices=["reduced", "cell"], default="reduced", help="as the base was trained"
+    )
     args = parser.parse_args()
     table = pd.read_csv(args.conditions).head(args.rows)
     columns = [c for c in ("id", "formula", "spacegroup", "e_above_hull") if c in table]

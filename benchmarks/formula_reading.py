@@ -31,10 +31,11 @@ import torch
 from pymatgen.core import Composition
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from xtalgen.text.prompts import generation_prompt
+from xtalgen.text.prompts import generation_prompt, stated_formula
 
 BIN = Path(sys.executable).parent
 LATTICE = "5.0 5.0 5.0\n90 90 90\n"
+STYLE = ["reduced"]  # --formula-style: how the base was trained to read the formula
 
 
 def _load(spec: str) -> torch.nn.Module:
@@ -48,7 +49,7 @@ def _load(spec: str) -> torch.nn.Module:
 
 
 def _element_mass(model: torch.nn.Module, tokenizer, formula: str, elements: list[str]) -> float:  # noqa: ANN001
-    text = generation_prompt({"formula": formula}) + LATTICE
+    text = generation_prompt({"formula": stated_formula(formula, STYLE[0])}) + LATTICE
     ids = [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"]
     with torch.inference_mode():
         probs = model(torch.tensor([ids])).logits[0, -1].softmax(-1)
@@ -83,6 +84,7 @@ def hits(spec: str, conditions: Path, per_row: int, *, held: bool) -> tuple[int,
         ]
         args += ["--temperature", "1.0", "--top-p", "1.0", "--max-attempts", "1"]
         args += ["--formula-elements"] if held else []
+        args += ["--formula-style", STYLE[0]]
         env = {**os.environ, "OMP_NUM_THREADS": str(os.cpu_count() or 1)}
         done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -111,9 +113,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=16)
     parser.add_argument("--per-row", type=int, default=4)
     parser.add_argument(
+        "--formula-style", choices=["reduced", "cell"], default="reduced", help="as the base was trained"
+    )
+    parser.add_argument(
         "--probe-only", action="store_true", help="the probe alone, cheap enough per checkpoint"
     )
     args = parser.parse_args()
+    STYLE[0] = args.formula_style
     torch.set_num_threads(os.cpu_count() or 1)
     table = pd.read_csv(args.conditions).head(args.rows)
     columns = [c for c in ("id", "formula", "spacegroup", "e_above_hull") if c in table]

@@ -56,6 +56,7 @@ def prepare_settings():
         "translate": data["augment"]["translate"],
         "augment_splits": tuple(data["augment"]["splits"]),
         "infill_fraction": data["infill_fraction"],
+        "formula_style": data.get("formula_style", "reduced"),
         "strict": data["strict"],
         "max_rows": data["max_rows"],
     }
@@ -398,7 +399,8 @@ def tiny_cli_args():
         f"--hidden-size {tiny['hidden_size']} --layers {tiny['layers']} --heads {tiny['heads']} "
         f"--intermediate-size {tiny['intermediate_size']} --max-steps {tiny['steps']} "
         f"--batch-size {tiny['batch_size']} --lr {tiny['learning_rate']} --seed {config['finetune']['seed']} "
-        f"--eval-steps {max(1, tiny['steps'] // 4)} --save-steps {max(1, tiny['steps'] // 4)}"
+        f"--eval-steps {max(1, tiny['steps'] // 4)} --save-steps {max(1, tiny['steps'] // 4)} "
+        f"--element-weight {tiny.get('element_weight', 1.0)}"
     ) + (f" --decay-fraction {tiny['decay_fraction']}" if tiny.get("decay_fraction") is not None else "")
 
 
@@ -420,6 +422,7 @@ def lora_cli_args():
     if ft["draw"] == "per_use":
         data = config["data"]
         args.append(f"--infill-fraction {data['infill_fraction']}")
+        args.append(f"--formula-style {data.get('formula_style', 'reduced')}")
         if not data["augment"]["translate"]:
             args.append("--no-translate")
     if ft["gradient_checkpointing"]:

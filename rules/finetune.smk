@@ -38,6 +38,7 @@ rule pretraining_corpus:
         tasks=config["model"]["tiny"]["pretrain_tasks"],
         seed=config["data"]["seed"],
         infill_fraction=config["data"]["infill_fraction"],
+        formula_style=config["data"].get("formula_style", "reduced"),
     log:
         f"{RESULTS}/logs/model/pretraining_corpus.log",
     benchmark:
@@ -51,7 +52,8 @@ rule pretraining_corpus:
     shell:
         "XTALGEN_ERROR_TERMS=config xtalgen data corpus --records {input.records} --extra {input.extra} "
         "--held-out {input.held_out} --out {params.out} --tasks {params.tasks} --seed {params.seed} "
-        "--infill-fraction {params.infill_fraction} --workers {threads} > {log} 2>&1"
+        "--infill-fraction {params.infill_fraction} --formula-style {params.formula_style} "
+        "--workers {threads} > {log} 2>&1"
 
 
 rule pretrain_tiny:

@@ -33,5 +33,6 @@ n = plan_samples(
     seed=snakemake.params.seed,
     swap_table=infill["swap_table"],
     hold_formula_elements=conditional["formula_elements"],
+    formula_style=snakemake.params.formula_style,
 )
 logging.info("%d sample requests over %d shards", n, len(snakemake.output))

@@ -227,6 +227,18 @@ def test_an_unreadable_formula_names_its_row():
     with pytest.raises(ValueError, match=r"row 2 \(bad\): formula 'Xx9Q' is not a chemical formula"):
         conditional_requests(table, 1, hold_elements=True)
     assert conditional_requests(table.head(1), 1, hold_elements=True)[0].choices == ("Na", "Cl")
+    with pytest.raises(ValueError, match=r"row 2 \(bad\): formula 'Xx9Q' is not a chemical formula"):
+        conditional_requests(table, 1, formula_style="cell")
+
+
+def test_a_cell_style_request_states_the_formula_flat_and_sizes_the_crystal():
+    table = pd.DataFrame({"id": ["a", "b"], "formula": ["K2Hg3(GeS4)2", "Na2S2"]})
+    requests = conditional_requests(table, 2, formula_style="cell")
+    assert [r.conditions["formula"] for r in requests] == ["K2Hg3Ge2S8"] * 2 + ["Na2S2"] * 2
+    assert "The chemical formula is K2Hg3Ge2S8. " in requests[0].prompt
+    assert [expected_sites(r) for r in requests[::2]] == [15, 4]
+    paper = conditional_requests(table, 1)
+    assert "The chemical formula is K2Hg3(GeS4)2. " in paper[0].prompt
 
 
 @pytest.mark.parametrize(
@@ -326,3 +338,53 @@ def test_batches_go_by_expected_length():
     assert [expected_sites(r) for r in requests] == [24, 2, 5]
     assert sorted(requests, key=expected_sites)[0].conditions["formula"] == "NaCl"
     assert re.fullmatch(r"c-row\d\.0", requests[0].id)
+
+
+def test_element_weights_fall_on_element_lines_and_eos(family, data):
+    """Each family splits "Mn\n" its own way; the weights follow the characters, not the tokens."""
+    from xtalgen.lm.records import element_weights  # noqa: PLC0415
+
+    _, tokenizer, _ = family
+    record = next(r for r in read_records(data / "prompts.jsonl") if r["task"] == "conditional")
+    ids = tokenize_record(tokenizer, record["prompt"], record["completion"], 4096).input_ids
+    weights = element_weights(tokenizer, record["prompt"], record["completion"], len(ids), 4.0)
+    assert len(weights) == len(ids)
+    assert weights[-1] == 4.0  # EOS
+    heavy = tokenizer.decode([i for i, w in zip(ids[:-1], weights[:-1], strict=True) if w == 4.0])
+    lines = record["completion"].split("\n")
+    elements = "".join(lines[2::2])
+    # Every element line's letters are weighted, and no digit of a coordinate or of the prompt is.
+    assert re.sub(r"[^A-Za-z]", "", heavy) == elements
+    assert not re.search(r"\d", heavy)
+
+
+def test_the_weighted_loss_is_the_weighted_mean_of_token_losses(data, tmp_path):
+    from xtalgen.lm.records import PadCollator  # noqa: PLC0415
+    from xtalgen.lm.training import _WeightedLossTrainer  # noqa: PLC0415
+
+    records = read_records(data / "prompts.jsonl")[:4]
+    texts = [r["prompt"] + r["completion"] for r in records]
+    tokenizer = tokenizer_family("project", texts, tmp_path / "tok")
+    model = random_llama(tokenizer).eval()
+    collate = PadCollator(tokenizer.pad_token_id)
+    plain = collate([CompletionDataset(records, tokenizer, 512)[i] for i in range(4)])
+    heavy = collate([CompletionDataset(records, tokenizer, 512, element_weight=5.0)[i] for i in range(4)])
+    assert "weights" not in plain
+    with torch.no_grad():
+        logits = model(input_ids=plain["input_ids"], attention_mask=plain["attention_mask"]).logits
+        token_loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].transpose(1, 2), plain["labels"][:, 1:].clamp(min=0), reduction="none"
+        )
+        kept = (plain["labels"][:, 1:] != IGNORE).float()
+        w = heavy["weights"][:, 1:] * kept
+        trainer = _WeightedLossTrainer.__new__(_WeightedLossTrainer)
+        got = trainer.compute_loss(model, heavy)
+        unweighted = model(**plain).loss
+    assert torch.isclose(got, (token_loss * w).sum() / w.sum(), rtol=1e-4)
+    assert torch.isclose(unweighted, (token_loss * kept).sum() / kept.sum(), rtol=1e-4)
+    assert set(w[kept.bool()].unique().tolist()) == {1.0, 5.0}
+
+
+def test_a_non_positive_element_weight_is_refused():
+    with pytest.raises(ValueError, match="element_weight must be positive"):
+        TrainSettings(element_weight=0.0)

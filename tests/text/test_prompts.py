@@ -8,9 +8,11 @@ from xtalgen.text.codec import MASK_TOKEN, decode, encode
 from xtalgen.text.prompts import (
     CONDITION_KEYS,
     GENERATION_INSTRUCTION,
+    cell_formula,
     generation_prompt,
     make_record,
     mask_element,
+    stated_formula,
 )
 
 PROPS = {
@@ -116,3 +118,41 @@ def test_missing_property_is_never_a_condition(sis2):
     props = {**PROPS, "band_gap": None}
     records = [make_record(sis2, props, rng, record_id="a", infill_fraction=0) for _ in range(300)]
     assert all("band_gap" not in r.conditions for r in records)
+
+
+def test_a_cell_style_prompt_states_the_cells_contents_in_site_order(sis2):
+    # Sulfur first: the order is the sites', which the crystal string writes, not electronegativity.
+    sis2_reordered = Structure(sis2.lattice, sis2.species[::-1], sis2.frac_coords[::-1])
+    assert cell_formula(sis2) == "Si2S4"
+    assert cell_formula(sis2_reordered) == "S4Si2"
+    rng = np.random.default_rng(3)
+    records = [make_record(sis2, PROPS, rng, record_id="x", formula_style="cell") for _ in range(60)]
+    conditional = [r for r in records if r.task == "conditional"]
+    assert conditional
+    for record in conditional:
+        assert record.conditions["formula"] == "Si2S4"
+        assert "The chemical formula is Si2S4. " in record.prompt
+    reduced = [make_record(sis2, PROPS, np.random.default_rng(3), record_id="x") for _ in range(1)]
+    assert all(r.conditions.get("formula", "SiS2") == "SiS2" for r in reduced)
+
+
+@pytest.mark.parametrize(
+    ("given", "cell"),
+    [
+        ("K2Hg3(GeS4)2", "K2Hg3Ge2S8"),  # parentheses flattened
+        ("Fe(HO)2", "FeH2O2"),
+        ("Na2S2", "Na2S2"),  # the amounts given are kept: a 4-atom cell is asked for
+        ("SO2Si", "SiSO2"),  # elements by electronegativity, as MP lists sites
+        ("Li0.5CoO2", "Li0.5CoO2"),
+    ],
+)
+def test_a_requested_formula_is_stated_flat_in_the_cell_style(given, cell):
+    assert stated_formula(given, "cell") == cell
+    assert stated_formula(given, "reduced") == given
+
+
+def test_an_unreadable_formula_or_style_is_named():
+    with pytest.raises(ValueError, match="'Xq2' is not a chemical formula"):
+        stated_formula("Xq2", "cell")
+    with pytest.raises(ValueError, match="unknown formula style 'full'"):
+        stated_formula("NaCl", "full")

@@ -77,6 +77,10 @@ def test_language_model_stages_sample_parsed_crystals(workflow):
     assert "model/tiny/model" in held.run("--list-changes", "params").stdout
     planned = held.run("-n", "-p", "--until", "pretrain_tiny")
     assert "--decay-fraction 0.2" in planned.stdout + planned.stderr
+    heavier = workflow({"model": {"tiny": {"element_weight": 2.5}}})
+    assert "model/tiny/model" in heavier.run("--list-changes", "params").stdout
+    planned = heavier.run("-n", "-p", "--until", "pretrain_tiny")
+    assert "--element-weight 2.5" in planned.stdout + planned.stderr
 
 
 def test_offline_hub_model_is_named(workflow):

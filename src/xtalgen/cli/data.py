@@ -63,6 +63,13 @@ def add_data(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-translate", action="store_true", help="no random-translation augmentation")
     parser.add_argument("--infill-fraction", type=float, default=1.0 / 3.0, help="share of infill prompts")
     parser.add_argument(
+        "--formula-style",
+        choices=["reduced", "cell"],
+        default="reduced",
+        help="how conditional prompts state the formula: reduced (the paper's) or cell (the cell's "
+        "contents in site order, no parentheses)",
+    )
+    parser.add_argument(
         "--max-rows", type=int, help="read only the first N rows of each split (default: all)"
     )
     parser.add_argument(
@@ -97,6 +104,7 @@ def _run_data_prepare(args: argparse.Namespace) -> int:
         translate=not args.no_translate,
         augment_splits=tuple(args.augment_splits),
         infill_fraction=args.infill_fraction,
+        formula_style=args.formula_style,
         strict=args.strict,
         max_rows=args.max_rows,
         workers=args.workers,
@@ -144,6 +152,13 @@ def _add_corpus(verbs: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of tasks, conditions, translations")
     parser.add_argument("--infill-fraction", type=float, default=1.0 / 3.0, help="share of infill records")
+    parser.add_argument(
+        "--formula-style",
+        choices=["reduced", "cell"],
+        default="reduced",
+        help="how conditional prompts state the formula: reduced (the paper's) or cell (the cell's "
+        "contents in site order, no parentheses)",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
 
 
@@ -151,7 +166,12 @@ def _run_data_corpus(args: argparse.Namespace) -> int:
     from xtalgen.dataset.corpus import pretraining_corpus  # noqa: PLC0415
     from xtalgen.dataset.prepare import PrepareSettings  # noqa: PLC0415
 
-    settings = PrepareSettings(seed=args.seed, infill_fraction=args.infill_fraction, workers=args.workers)
+    settings = PrepareSettings(
+        seed=args.seed,
+        infill_fraction=args.infill_fraction,
+        formula_style=args.formula_style,
+        workers=args.workers,
+    )
     summary = pretraining_corpus(
         args.records, args.extra, args.held_out, args.out, settings=settings, tasks=args.tasks
     )

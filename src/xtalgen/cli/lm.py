@@ -40,6 +40,12 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     tiny.add_argument("--layers", type=int, default=4, help="transformer layers")
     tiny.add_argument("--heads", type=int, default=4, help="attention heads")
     tiny.add_argument("--intermediate-size", type=int, default=512, help="MLP width")
+    tiny.add_argument(
+        "--element-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of the crystal's element lines and EOS against 1 for other tokens (default: 1)",
+    )
     _train_options(tiny, lr=2e-3, steps=200, batch_size=16, val_limit=64)
 
     lora = add_command(
@@ -69,6 +75,12 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     lora.add_argument(
         "--no-translate", action="store_true", help="with --structures: no random translation per draw"
     )
+    lora.add_argument(
+        "--formula-style",
+        choices=["reduced", "cell"],
+        default="reduced",
+        help="with --structures: how conditional draws state the formula (as the data stage did)",
+    )
 
     sample = add_command(
         add_group(commands, "sample", "sampling crystals as text"),
@@ -96,6 +108,13 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="conditional samples may use only their formula's elements; the model still picks the "
         "counts and sites (default: off, any allowed element, as the paper samples)",
+    )
+    sample.add_argument(
+        "--formula-style",
+        choices=["reduced", "cell"],
+        default="reduced",
+        help="state each formula as the model was trained to read it: as given (reduced, the paper's) "
+        "or flat with the amounts given (cell)",
     )
     sample.add_argument("--infill", type=Path, help="structures CSV (id, cif) to infill (default: none)")
     sample.add_argument("--infill-per-row", type=int, default=1, help="samples per infill structure")
@@ -204,6 +223,7 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         completion_only=args.completion_only,
         group_by_length=not args.no_group_by_length,
         decay_fraction=args.decay_fraction,
+        element_weight=getattr(args, "element_weight", 1.0),
     )
 
 
@@ -254,7 +274,7 @@ def _run_lora_train(args: argparse.Namespace) -> int:
     lora = LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.target_modules))
     draw = None
     if args.structures is not None:
-        draw = DrawSettings(args.seed, args.infill_fraction, not args.no_translate)
+        draw = DrawSettings(args.seed, args.infill_fraction, not args.no_translate, args.formula_style)
     finetune_files(
         spec,
         args.structures or args.records,
@@ -306,6 +326,7 @@ def _run_sample(args: argparse.Namespace) -> int:
             seed=args.seed,
             swap_table=not args.no_swap_table,
             hold_formula_elements=args.formula_elements,
+            formula_style=args.formula_style,
         )
         if n == 0:
             raise ValueError("nothing to sample: give --unconditional N, --conditions CSV or --infill CSV")

@@ -20,7 +20,7 @@ from xtalgen.dataset.mp20 import DatasetError, Entry, parse_row, read_table
 from xtalgen.io import atomic_output, die_with_parent
 from xtalgen.structures_io import refuse_repeated_ids
 from xtalgen.text.codec import encode
-from xtalgen.text.prompts import make_record
+from xtalgen.text.prompts import FORMULA_STYLES, FormulaStyle, make_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -59,6 +59,8 @@ class PrepareSettings:
     translate: bool = True
     augment_splits: tuple[str, ...] = ("train",)
     infill_fraction: float = 1.0 / 3.0
+    # How conditional prompts state the formula (xtalgen.text.prompts.FormulaStyle).
+    formula_style: FormulaStyle = "reduced"
     strict: bool = False
     max_rows: int | None = None
     workers: int = 1
@@ -68,6 +70,10 @@ class PrepareSettings:
             raise ValueError(f"copies must be at least 1, got {self.copies}")
         if not 0.0 <= self.infill_fraction <= 1.0:
             raise ValueError(f"infill_fraction must be in [0, 1], got {self.infill_fraction}")
+        if self.formula_style not in FORMULA_STYLES:
+            raise ValueError(
+                f"formula_style must be one of {', '.join(FORMULA_STYLES)}, got {self.formula_style!r}"
+            )
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
 
@@ -136,6 +142,7 @@ def _process_row(job: _Job) -> _Result:
             copy=copy,
             infill_fraction=settings.infill_fraction,
             translation=translation,
+            formula_style=settings.formula_style,
         )
         records.append(record.to_dict())
     return _structure_row(parsed, encode(parsed.structure)), records, None

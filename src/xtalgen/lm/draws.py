@@ -20,7 +20,7 @@ from transformers import TrainerCallback
 
 from xtalgen.lm.records import tokenize_record
 from xtalgen.structures_io import read_structures
-from xtalgen.text.prompts import CONDITION_KEYS, make_record
+from xtalgen.text.prompts import CONDITION_KEYS, FormulaStyle, make_record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,11 +34,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DrawSettings:
-    """How records are drawn per use: the data stage's infill share and random translations."""
+    """How records are drawn per use: the data stage's infill share, translations and formula style."""
 
     seed: int = 0
     infill_fraction: float = 1.0 / 3.0
     translate: bool = True
+    formula_style: FormulaStyle = "reduced"
 
 
 def read_training_structures(path: Path) -> list[tuple[str, Structure, dict[str, Any]]]:
@@ -73,6 +74,7 @@ class DrawnRecords(torch.utils.data.Dataset):
         self.seed = draw.seed
         self.infill_fraction = draw.infill_fraction
         self.translate = draw.translate
+        self.formula_style = draw.formula_style
         self.completion_only = completion_only
         self.epoch = 0
         self.cut: set[str] = set()
@@ -97,6 +99,7 @@ class DrawnRecords(torch.utils.data.Dataset):
             copy=self.epoch,
             infill_fraction=self.infill_fraction,
             translation=translation,
+            formula_style=self.formula_style,
         )
         return drawn.to_dict()
 

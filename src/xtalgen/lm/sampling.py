@@ -32,7 +32,14 @@ from xtalgen.lm.element_temperature import ElementTemperature
 from xtalgen.lm.surface import continuation
 from xtalgen.structures_io import parse_cif
 from xtalgen.text.codec import CrystalParseError, decode, encode
-from xtalgen.text.prompts import CONDITION_KEYS, generation_prompt, infill_prompt, mask_element
+from xtalgen.text.prompts import (
+    CONDITION_KEYS,
+    FormulaStyle,
+    generation_prompt,
+    infill_prompt,
+    mask_element,
+    stated_formula,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -126,13 +133,20 @@ def formula_elements(formula: str) -> tuple[str, ...]:
 
 
 def conditional_requests(
-    table: pd.DataFrame, per_row: int, prefix: str = "c", *, hold_elements: bool = False
+    table: pd.DataFrame,
+    per_row: int,
+    prefix: str = "c",
+    *,
+    hold_elements: bool = False,
+    formula_style: FormulaStyle = "reduced",
 ) -> list[SampleRequest]:
     """``per_row`` samples for each row of a conditions table (formula, spacegroup, e_above_hull, ...).
 
     ``hold_elements``: each sample holds its formula's chemical system, every element of the formula
     and no other (the constraint writes it, or parsing rejects the sample); the model still chooses
     the counts, the cell and the sites, so the formula is met only when its stoichiometry is right.
+    ``formula_style`` states the formula as the model was trained to read it (cell: flat, with the
+    amounts given).
     """
     unknown = [c for c in table.columns if c not in CONDITION_KEYS and c != "id"]
     if unknown:
@@ -146,6 +160,8 @@ def conditional_requests(
         row_id = str(row.pop("id", f"row{number}"))
         conditions = {k: v for k, v in row.items() if not pd.isna(v)}
         try:
+            if "formula" in conditions:
+                conditions["formula"] = stated_formula(str(conditions["formula"]), formula_style)
             prompt = generation_prompt(conditions)
             choices = formula_elements(conditions["formula"]) if hold_elements else None
         except (KeyError, ValueError) as err:

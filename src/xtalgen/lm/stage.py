@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from xtalgen.lm.lora import LoraSettings
     from xtalgen.lm.tiny import TinyModelSettings
     from xtalgen.lm.training import TrainSettings
+    from xtalgen.text.prompts import FormulaStyle
 
 __all__ = [
     "conditions_from_structures",
@@ -114,11 +115,14 @@ def plan_samples(
     seed: int,
     swap_table: bool = False,
     hold_formula_elements: bool = False,
+    formula_style: FormulaStyle = "reduced",
 ) -> int:
     """Every sample request, dealt round-robin into shard files (JSON lines)."""
     requests = unconditional_requests(unconditional)
     if conditions is not None and conditional_per_row:
-        requests += conditional_requests(conditions, conditional_per_row, hold_elements=hold_formula_elements)
+        requests += conditional_requests(
+            conditions, conditional_per_row, hold_elements=hold_formula_elements, formula_style=formula_style
+        )
     if infill is not None and infill_per_row:
         requests += infill_requests(infill, infill_per_row, seed, swap_table=swap_table)
     # Sample ids key the prescreen and the metrics: the conditions and infill tables' ids must be unique.

@@ -66,7 +66,9 @@ def pretrain_tiny(
     tokenizer = load_tokenizer(str(tokenizer_dir))
     model = build_tiny_model(model_settings, tokenizer)
     length = min(train_settings.max_length, model_settings.max_position)
-    train_set = CompletionDataset(train_records, tokenizer, length, what="pretraining")
+    train_set = CompletionDataset(
+        train_records, tokenizer, length, what="pretraining", element_weight=train_settings.element_weight
+    )
     val_set = CompletionDataset(val_records, tokenizer, length, what="validation") if val_records else None
     collator = PadCollator(tokenizer.pad_token_id)
     stamp = fingerprint(model_settings, train_settings, len(tokenizer), train_records, val_records)

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from xtalgen.io import Progress, atomic_output
+from xtalgen.lm.records import IGNORE
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import torch
 
 __all__ = ["TrainSettings", "fingerprint", "log_table", "plot_losses", "train"]
 log = logging.getLogger(__name__)
@@ -53,8 +53,13 @@ class TrainSettings:
     # ``decay_fraction`` of ``max_steps``, which then decay by cosine (warmup-stable-decay), so that a
     # run can be lengthened without changing the rate of the steps it shares with a shorter one.
     decay_fraction: float | None = None
+    # Loss weight of the crystal's element lines and EOS against 1 for every other token (pretraining
+    # of the tiny base; records.element_weights says why). The validation loss stays unweighted.
+    element_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.element_weight <= 0.0:
+            raise ValueError(f"element_weight must be positive, not {self.element_weight}")
         if self.decay_fraction is None:
             return
         if not 0.0 < self.decay_fraction <= 1.0:
@@ -68,6 +73,27 @@ class TrainSettings:
             return "cosine", {}
         decay = max(1, round(self.decay_fraction * self.max_steps))
         return "warmup_stable_decay", {"num_decay_steps": decay}
+
+
+class _WeightedLossTrainer(Trainer):
+    """Trainer whose loss follows per-token weights where a batch carries them (``weights``)."""
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        if "weights" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        inputs = dict(inputs)
+        weights, labels = inputs.pop("weights"), inputs.pop("labels")
+        outputs = model(**inputs)
+        logits = outputs.logits[:, :-1].float()
+        targets = labels[:, 1:]
+        weights = weights[:, 1:] * (targets != IGNORE)
+        losses = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).clamp(min=0), reduction="none"
+        )
+        loss = (losses * weights.reshape(-1)).sum() / weights.sum().clamp(min=1e-8)
+        return (loss, outputs) if return_outputs else loss
 
 
 def fingerprint(*parts: object) -> str:
@@ -207,7 +233,7 @@ def train(
         dataloader_num_workers=0,
         **_precision(settings),
     )
-    trainer = Trainer(
+    trainer = _WeightedLossTrainer(
         model=model,
         args=args,
         train_dataset=train_set,

@@ -20,18 +20,29 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONDITION_KEYS",
+    "FORMULA_STYLES",
     "GENERATION_INSTRUCTION",
     "INFILL_HEADER",
     "INFILL_INSTRUCTION",
+    "FormulaStyle",
     "PromptRecord",
     "Task",
+    "cell_formula",
     "generation_prompt",
     "infill_prompt",
     "make_record",
     "mask_element",
+    "stated_formula",
 ]
 
 Task = Literal["unconditional", "conditional", "infill"]
+# How a conditional prompt states the formula. reduced: the dataset's reduced formula as written
+# ("Nd(Al2Cu)4"), as the paper prompts. cell: the cell's own contents in the order of its sites, with
+# no parentheses ("NdAl8Cu4" for a 13-site cell, "Na2S2" for a 4-site one), so the prompt fixes the
+# number of atoms, as a crystal structure prediction asks, and each element's count stands written
+# beside it, to be copied rather than inferred from a multiple the prompt never gives.
+FormulaStyle = Literal["reduced", "cell"]
+FORMULA_STYLES: tuple[FormulaStyle, ...] = ("reduced", "cell")
 
 GENERATION_HEADER = "Below is a description of a bulk material. "
 GENERATION_INSTRUCTION = (
@@ -101,6 +112,47 @@ def generation_prompt(conditions: Mapping[str, Any] | None = None) -> str:
     return text + GENERATION_INSTRUCTION
 
 
+def _written(pairs: list[tuple[str, float]]) -> str:
+    parts = []
+    for symbol, amount in pairs:
+        count = "" if amount == 1 else (str(int(amount)) if float(amount).is_integer() else f"{amount:g}")
+        parts.append(symbol + count)
+    return "".join(parts)
+
+
+def cell_formula(structure: Structure) -> str:
+    """The cell's formula, elements in the order its sites first list them ("Li2Co2O4")."""
+    counts: dict[str, int] = {}
+    for site in structure:
+        counts[site.specie.symbol] = counts.get(site.specie.symbol, 0) + 1
+    return _written(list(counts.items()))
+
+
+def stated_formula(formula: str, style: FormulaStyle) -> str:
+    """The formula as a prompt of ``style`` states it: as given (reduced), or flat with the amounts given.
+
+    A cell-style prompt keeps the amounts a user wrote ("Na2S2" asks for a 4-atom cell, "NaS" for a
+    2-atom one) and writes them without parentheses, elements by electronegativity as MP's sites come.
+    """
+    if style == "reduced":
+        return formula
+    if style != "cell":
+        raise ValueError(f"unknown formula style {style!r}; known: {', '.join(FORMULA_STYLES)}")
+    from pymatgen.core import Composition  # noqa: PLC0415
+
+    try:
+        composition = Composition(str(formula))
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"formula {formula!r} is not a chemical formula ({err})") from err
+    from pymatgen.core import Element  # noqa: PLC0415
+
+    symbols = [str(element) for element in composition.elements]
+    if not symbols or not all(Element.is_valid_symbol(symbol) for symbol in symbols):
+        raise ValueError(f"formula {formula!r} is not a chemical formula (elements read: {symbols})")
+    ordered = sorted(composition.items(), key=lambda item: (item[0].X, item[0].symbol))
+    return _written([(element.symbol, amount) for element, amount in ordered])
+
+
 def mask_element(crystal_text: str, element: str) -> str:
     """Replace the element line of every site of ``element`` with the mask token.
 
@@ -144,11 +196,13 @@ def make_record(
     copy: int = 0,
     infill_fraction: float = 1.0 / 3.0,
     translation: ArrayLike | None = None,
+    formula_style: FormulaStyle = "reduced",
 ) -> PromptRecord:
     """Draw one task for one structure.
 
     ``properties`` holds the condition values by :data:`CONDITION_KEYS` name; a missing or ``None``
-    value is never used as a condition.
+    value is never used as a condition. ``formula_style`` says how a conditional prompt states the
+    formula (:data:`FormulaStyle`).
     """
     text = encode(structure, translation=translation)
     if rng.random() < infill_fraction:
@@ -162,6 +216,8 @@ def make_record(
             masked_element=element,
         )
     conditions = _choose_conditions(properties, rng)
+    if formula_style == "cell" and "formula" in conditions:
+        conditions["formula"] = cell_formula(structure)
     return PromptRecord(
         id=record_id,
         copy=copy,
