@@ -39,9 +39,12 @@ def _snakemake(workdir: Path, *args: str) -> float:
     return seconds
 
 
-def run_main_job() -> None:
+def run_main_job(keep: Path | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="xtalgen-e2e-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(tmp) if keep is None else keep
+        if keep is not None and keep.exists() and any(keep.iterdir()):
+            raise SystemExit(f"--workdir {keep} is not empty: a first run needs an empty folder")
+        workdir.mkdir(parents=True, exist_ok=True)
         seconds = _snakemake(workdir, "--profile", str(REPO / "profiles" / "local"), "--configfile", CONFIG)
         rows = []
         for tsv in sorted((workdir / "results" / "benchmarks").rglob("*.tsv")):
@@ -120,11 +123,16 @@ def main() -> None:
     parser.add_argument("--skip-dag", action="store_true", help="only run the main job")
     parser.add_argument("--shards", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="run the main job in this empty folder and keep it (default: a temporary one)",
+    )
     args = parser.parse_args()
     if not args.skip_dag:
         time_dag(args.shards, args.repeats)
     if not args.skip_run:
-        run_main_job()
+        run_main_job(args.workdir)
 
 
 if __name__ == "__main__":

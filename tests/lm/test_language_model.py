@@ -109,10 +109,15 @@ def test_a_formula_reads_as_the_tokens_of_its_element_lines(tiny):
     tokenizer = load_tokenizer(str(tiny / "model"))
     prompt = tokenizer.tokenize("The chemical formula is LiMnO2. The band gap is 0.5. ")
     crystal = tokenizer.tokenize("3.0 3.0 3.0\n90 90 90\nLi\n0.00 0.00 0.00\nMn\n0.50 0.50 0.50\nO\n")
+
+    def holds(tokens: list[str], pieces: list[str]) -> bool:
+        return any(tokens[i : i + len(pieces)] == pieces for i in range(len(tokens)))
+
     for element in ("Li", "Mn", "O"):
-        [token] = tokenizer.tokenize(element)
-        assert token in prompt
-        assert token in crystal
+        pieces = tokenizer.tokenize(element)  # one token where the corpus merged it, else its letters
+        assert holds(prompt, pieces)
+        assert holds(crystal, pieces)
+    assert not any(token.startswith("Ġ") and token[1:2].isupper() for token in prompt)
     assert "".join(tokenizer.convert_tokens_to_string([t]) for t in prompt).startswith("The chemical")
 
 
