@@ -114,7 +114,8 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     assert any(text.startswith("xtalgen turns the crystal dataset") for text in shown)
     assert "headline numbers" in app and "Fine-tuning: LoRA" in app  # this run's numbers, filled in
     # with the decoding the samples were drawn with (the embedded config cools element lines)
-    assert f"Unconditional ({metrics['n_samples']} samples, T 1.0, top_p 1.0, element lines at T 0.5)" in app
+    decoding = f"T 1.0, top_p 1.0, element lines at T {manifest['config']['sample']['element_temperature']}"
+    assert f"Unconditional ({metrics['n_samples']} samples, {decoding})" in app
     assert "View Source" in shown  # the rule graph, drawn by Vega
 
     # Every figure of the report, screenshotted at the report's width: drawn, not blank, not clipped.
