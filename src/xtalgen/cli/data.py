@@ -6,7 +6,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xtalgen.cli.options import add_command, add_group
+from xtalgen.cli.options import add_command, add_formula_style, add_group
+
+FORMULA_STYLE_HELP = (
+    "how conditional prompts state the formula: reduced (the paper's) or cell (the cell's contents in "
+    "site order, no parentheses)"
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -62,13 +67,7 @@ def add_data(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-translate", action="store_true", help="no random-translation augmentation")
     parser.add_argument("--infill-fraction", type=float, default=1.0 / 3.0, help="share of infill prompts")
-    parser.add_argument(
-        "--formula-style",
-        choices=["reduced", "cell"],
-        default="reduced",
-        help="how conditional prompts state the formula: reduced (the paper's) or cell (the cell's "
-        "contents in site order, no parentheses)",
-    )
+    add_formula_style(parser, FORMULA_STYLE_HELP)
     parser.add_argument(
         "--max-rows", type=int, help="read only the first N rows of each split (default: all)"
     )
@@ -152,13 +151,7 @@ def _add_corpus(verbs: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of tasks, conditions, translations")
     parser.add_argument("--infill-fraction", type=float, default=1.0 / 3.0, help="share of infill records")
-    parser.add_argument(
-        "--formula-style",
-        choices=["reduced", "cell"],
-        default="reduced",
-        help="how conditional prompts state the formula: reduced (the paper's) or cell (the cell's "
-        "contents in site order, no parentheses)",
-    )
+    add_formula_style(parser, FORMULA_STYLE_HELP)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xtalgen.cli.options import add_command, add_group, read_csv_or_none
+from xtalgen.cli.options import add_command, add_formula_style, add_group, read_csv_or_none
 
 if TYPE_CHECKING:
     import argparse
@@ -75,11 +75,8 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     lora.add_argument(
         "--no-translate", action="store_true", help="with --structures: no random translation per draw"
     )
-    lora.add_argument(
-        "--formula-style",
-        choices=["reduced", "cell"],
-        default="reduced",
-        help="with --structures: how conditional draws state the formula (as the data stage did)",
+    add_formula_style(
+        lora, "with --structures: how conditional draws state the formula (as the data stage did)"
     )
 
     sample = add_command(
@@ -109,11 +106,9 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
         help="conditional samples may use only their formula's elements; the model still picks the "
         "counts and sites (default: off, any allowed element, as the paper samples)",
     )
-    sample.add_argument(
-        "--formula-style",
-        choices=["reduced", "cell"],
-        default="reduced",
-        help="state each formula as the model was trained to read it: as given (reduced, the paper's) "
+    add_formula_style(
+        sample,
+        "state each formula as the model was trained to read it: as given (reduced, the paper's) "
         "or flat with the amounts given (cell)",
     )
     sample.add_argument("--infill", type=Path, help="structures CSV (id, cif) to infill (default: none)")

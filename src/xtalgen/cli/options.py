@@ -16,6 +16,7 @@ __all__ = [
     "HelpFormatter",
     "ListingFormatter",
     "add_command",
+    "add_formula_style",
     "add_group",
     "in_cli_terms",
     "read_csv_or_none",
@@ -66,6 +67,11 @@ def add_command(
     )
     parser.set_defaults(func=run)
     return parser
+
+
+def add_formula_style(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--formula-style``: how conditional prompts state the formula (xtalgen.text.prompts.FormulaStyle)."""
+    parser.add_argument("--formula-style", choices=["reduced", "cell"], default="reduced", help=help_text)
 
 
 def read_csv_or_none(path: Path | None) -> pd.DataFrame | None:
