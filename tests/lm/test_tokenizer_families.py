@@ -341,7 +341,7 @@ def test_batches_go_by_expected_length():
 
 
 def test_element_weights_fall_on_element_lines_and_eos(family, data):
-    """Each family splits "Mn\n" its own way; the weights follow the characters, not the tokens."""
+    """Each family splits "1\nMn\n" its own way; the weights follow the characters, not the tokens."""
     from xtalgen.lm.records import element_weights  # noqa: PLC0415
 
     _, tokenizer, _ = family
@@ -356,6 +356,9 @@ def test_element_weights_fall_on_element_lines_and_eos(family, data):
     # Every element line's letters are weighted, and no digit of a coordinate or of the prompt is.
     assert re.sub(r"[^A-Za-z]", "", heavy) == elements
     assert not re.search(r"\d", heavy)
+    # After a coordinate line the crystal goes on (a newline) or ends (EOS): the newline opening each
+    # element line weighs as EOS does, or the weighted loss would favour ending early.
+    assert heavy.count("\n") >= len(lines[2::2])
 
 
 def test_the_weighted_loss_is_the_weighted_mean_of_token_losses(data, tmp_path):

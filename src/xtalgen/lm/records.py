@@ -106,7 +106,10 @@ def element_weights(
 
     Which element comes next, and when the crystal ends, are one token in fifteen of a crystal string;
     the coordinates' digits outweigh them in an even loss, and a small base learns late, if at all,
-    to write the composition a prompt states. Weighting those tokens is where it learns it.
+    to write the composition a prompt states. Weighting those tokens is where it learns it. After a
+    coordinate line the crystal either goes on (the newline that opens an element line, weighted with
+    it) or ends (EOS): both answers weigh alike, or the weighted loss would teach the base to end
+    crystals early.
     """
     full = prompt + completion
     try:
@@ -120,7 +123,7 @@ def element_weights(
     start = len(prompt)
     for number, line in enumerate(completion.split("\n")):
         if number >= 2 and number % 2 == 0:
-            on_element[start : start + len(line)] = True
+            on_element[start - 1 : start + len(line)] = True
         start += len(line) + 1
     seen = np.concatenate([[0], np.cumsum(on_element)])
     span = np.asarray(offsets, dtype=int).reshape(-1, 2)
