@@ -46,7 +46,8 @@ def test_conditional_page_counts_hits_over_the_rows_it_came_from(tmp_path):
     page = conditional_page(pd.read_csv(tmp_path / "c.csv"))  # read back, as the report reads it
     assert "formula met in 1 of 3" in page
     assert "<td>Ga3Te</td>" in page and "nan" not in page
-    assert "first 2 shown" in conditional_page(rows, top=2)
+    two = conditional_page(rows, top=2)
+    assert "first 2 shown" in two and "<td>CuNi</td>" in two  # formulas met come first
 
 
 def test_progress_speaks_at_the_first_step_then_when_due(capsys):
@@ -73,6 +74,7 @@ def test_headline_names_what_each_number_counts():
             },
             "conditional": {
                 "formula_accuracy": 0.25,
+                "elements_accuracy": 0.5,
                 "formula_samples": 4,
                 "spacegroup_accuracy": 0.0,
                 "spacegroup_samples": 4,
@@ -83,7 +85,11 @@ def test_headline_names_what_each_number_counts():
     text = headline_rst(metrics, log)
     assert "Unconditional (16 samples): structural validity 0.75 of 16" in text
     assert "median 3.0 elements" in text and "metastable (E_hull < 0.1 eV/atom) 2 of 5 rated" in text
-    assert "formula met in 0.25 of 4 samples" in text and "any element allowed" in text
+    assert "formula met in 1 of 4 (25.0%; 95% Wilson interval 4.6 to 69.9%) samples" in text
+    assert "the formula's elements, whatever their counts, in 2 of 4 (50.0%" in text
+    assert "any element allowed" in text
+    rare = {"by_task": {"conditional": {"formula_accuracy": 2 / 512, "formula_samples": 512}}}
+    assert "formula met in 2 of 512 (0.4%; 95% Wilson interval 0.1 to 1.4%)" in headline_rst(rare, None)
     held = headline_rst(metrics, log, formula_elements_held=True)
     assert "held to its formula's elements" in held and "any element allowed" not in held
     assert "LoRA lowered the validation loss from 0.810 (step 0) to 0.720 (step 60)" in text

@@ -283,6 +283,7 @@ def conditional_page(outcomes: pd.DataFrame, top: int = 200) -> str:
         "formula": "formula asked",
         "formula_written": "formula written",
         "formula_met": "formula met",
+        "elements_met": "elements met",
         "spacegroup": "space group asked",
         "spacegroup_found": "space group found (symprec 0.2)",
         "spacegroup_met": "space group met",
@@ -290,11 +291,14 @@ def conditional_page(outcomes: pd.DataFrame, top: int = 200) -> str:
         "e_above_hull_m3gnet": "M3GNet E_hull (eV/atom)",
         "e_above_hull_met": "E_hull met",
     }
-    view = outcomes[[c for c in names if c in outcomes]].head(top).rename(columns=names)
-    view = view.fillna("")
     met = outcomes["formula_met"].dropna() if "formula_met" in outcomes else pd.Series(dtype=bool)
-    hits = int(met.astype(str).str.lower().eq("true").sum())
-    shown = f", first {top} shown" if len(outcomes) > top else ""
+    is_hit = met.astype(str).str.lower().eq("true").reindex(outcomes.index, fill_value=False)
+    hits = int(is_hit.sum())
+    # Hits first, so that a rare one is on the page when only the first ``top`` rows are shown.
+    ordered = pd.concat([outcomes[is_hit], outcomes[~is_hit]])
+    view = ordered[[c for c in names if c in ordered]].head(top).rename(columns=names)
+    view = view.fillna("")
+    shown = f", first {top} shown, formulas met first" if len(outcomes) > top else ""
     caption = (
         f"Conditional samples ({len(outcomes)}{shown}): formula met in {hits} of {len(met)}. "
         "A sample that never parsed wrote no formula; E_hull is blank where the sample was not rated."
@@ -305,6 +309,24 @@ def conditional_page(outcomes: pd.DataFrame, top: int = 200) -> str:
 def _share(metrics: dict[str, Any], key: str, count: str = "n_samples") -> str:
     value, n = metrics.get(key), metrics.get(count)
     return "n/a" if value is None or not n else f"{value:.2f} of {n}"
+
+
+def _hits(metrics: dict[str, Any], key: str, count: str) -> str:
+    """A count, its rate and the rate's 95% Wilson interval.
+
+    "0.00 of 512" hid 2 hits, and a rate without its interval reads 1 in 512 as a measurement.
+    """
+    from scipy.stats import binomtest  # noqa: PLC0415
+
+    value, n = metrics.get(key), metrics.get(count)
+    if value is None or not n:
+        return "n/a"
+    hits = round(value * n)
+    interval = binomtest(hits, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (
+        f"{hits} of {n} ({100 * value:.1f}%; 95% Wilson interval "
+        f"{100 * interval.low:.1f} to {100 * interval.high:.1f}%)"
+    )
 
 
 def _loss_change(lora_log: pd.DataFrame | None) -> str:
@@ -356,9 +378,10 @@ def headline_rst(
     conditional = by_task.get("conditional")
     if conditional:
         lines.append(
-            f"- Conditional: formula met in {_share(conditional, 'formula_accuracy', 'formula_samples')} "
-            f"samples, space group in "
-            f"{_share(conditional, 'spacegroup_accuracy', 'spacegroup_samples')}"
+            f"- Conditional: formula met in {_hits(conditional, 'formula_accuracy', 'formula_samples')} "
+            "samples; the formula's elements, whatever their counts, in "
+            f"{_hits(conditional, 'elements_accuracy', 'formula_samples')}; space group in "
+            f"{_hits(conditional, 'spacegroup_accuracy', 'spacegroup_samples')}"
             + (
                 " (each sample held to its formula's elements by the constraint; the counts, cell and "
                 "sites are the model's)."

@@ -199,6 +199,23 @@ def test_conditional_outcomes_say_what_each_sample_wrote():
     assert rates["formula_accuracy"] == 0.5 and rates["formula_samples"] == 4
 
 
+def test_elements_met_tells_a_wrong_count_from_a_wrong_element():
+    samples = [
+        Sample("c-0", rocksalt(5.64), "conditional", conditions={"formula": "NaCl"}),
+        Sample("c-1", rocksalt(5.64), "conditional", conditions={"formula": "NaCl3"}),  # counts wrong
+        Sample("c-2", rocksalt(5.0, ("K", "Cl")), "conditional", conditions={"formula": "NaCl"}),
+        Sample("c-3", rocksalt(5.64), "conditional", conditions={"formula": "Na2ClO4"}),  # O missing
+        Sample("c-4", None, "conditional", reason="unparseable", conditions={"formula": "NaCl"}),
+        Sample("c-5", rocksalt(5.64), "conditional", conditions={"spacegroup": 225}),  # no formula
+    ]
+    rows = conditional_outcomes(samples)
+    assert [r["elements_met"] for r in rows] == [True, True, False, False, False, None]
+    assert [r["formula_met"] for r in rows[:2]] == [True, False]
+    rates = conditional_accuracy(samples, outcomes=rows)
+    assert rates["elements_accuracy"] == pytest.approx(2 / 5)
+    assert rates["formula_accuracy"] == pytest.approx(1 / 5)
+
+
 def _prescreen_csv(path, rows):
     table = pd.DataFrame(rows)
     for column in ("flag", "reason"):
