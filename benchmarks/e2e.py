@@ -92,7 +92,11 @@ def _science(results: Path) -> None:
     )
     if "conditional" in tasks:
         cond = tasks["conditional"]
-        print(f"conditional: formula met {cond['formula_accuracy']:.3f} of {cond['formula_samples']} samples")
+        n = cond["formula_samples"]
+        print(
+            f"conditional: formula met in {round(cond['formula_accuracy'] * n)} of {n} samples; the "
+            f"formula's elements with any counts in {round(cond.get('elements_accuracy', 0.0) * n)} of {n}"
+        )
     log = pd.read_csv(results / "finetune" / "training_log.csv").dropna(subset=["val_loss"])
     print(
         f"LoRA validation loss: {log['val_loss'].iloc[0]:.4f} at step {int(log['step'].iloc[0])} -> "
