@@ -13,7 +13,8 @@ each element line, is scored on the element it puts first (argmax):
 - repeat: a line that repeats the element above it;
 - end: EOS after the last site.
 "P(EOS) where it goes on" is the mean mass on EOS after a coordinate line that another site follows:
-a base that ends crystals early puts mass there. Sampling is not involved, so the figures are exact
+a base that ends crystals early puts mass there; "P(EOS) at the end" is the mass where it does end.
+Sampling is not involved, so the figures are exact
 for the records read and take seconds per model.
 """
 
@@ -54,7 +55,7 @@ def element_line_starts(prompt: str, completion: str) -> dict[int, tuple[str, st
 
 def score(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, records: list[dict]) -> dict:
     right = {k: [0, 0] for k in ("first", "switch", "repeat", "end")}
-    leaves, right_when_leaving, eos_going_on = [], [], []
+    leaves, right_when_leaving, eos_going_on, eos_at_end = [], [], [], []
     for record in records:
         prompt, completion = record["prompt"], record["completion"]
         text = prompt + completion
@@ -70,6 +71,7 @@ def score(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, records: l
             begin, end = offsets[j]
             guess = int(probs[j - 1].argmax())
             if j == len(ids) - 1:
+                eos_at_end.append(float(probs[j - 1, tokenizer.eos_token_id]))
                 right["end"][0] += guess == ids[j]
                 right["end"][1] += 1
             elif begin in newlines and end == begin + 1:
@@ -89,6 +91,7 @@ def score(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, records: l
         "stays at a switch": float(np.mean(leaves)) if leaves else float("nan"),
         "right when it leaves": float(np.mean(right_when_leaving)) if right_when_leaving else float("nan"),
         "P(EOS) where it goes on": float(np.mean(eos_going_on)) if eos_going_on else float("nan"),
+        "P(EOS) at the end": float(np.mean(eos_at_end)),
     }
 
 
@@ -103,7 +106,7 @@ def main() -> None:
     print(f"{len(records)} conditional records of {args.records}, teacher-forced, argmax right")
     print(
         "model | first | switch | repeat | end (EOS) | mass kept on the element above at a switch "
-        "| right when it leaves | P(EOS) where it goes on"
+        "| right when it leaves | P(EOS) where it goes on | P(EOS) at the end"
     )
     for spec in args.models:
         model, tokenizer = load(spec)
@@ -114,7 +117,7 @@ def main() -> None:
         )
         print(
             f"{spec} | {shares} | {result['stays at a switch']:.2f} | {result['right when it leaves']:.2f} "
-            f"| {result['P(EOS) where it goes on']:.3f}"
+            f"| {result['P(EOS) where it goes on']:.3f} | {result['P(EOS) at the end']:.3f}"
         )
 
 
