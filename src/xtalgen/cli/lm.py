@@ -44,7 +44,8 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
         "--element-weight",
         type=float,
         default=1.0,
-        help="loss weight of the crystal's element lines and EOS against 1 for other tokens (default: 1)",
+        help="loss weight of the crystal's element lines (with the newline opening each) and EOS against 1 "
+        "for other tokens (default: 1)",
     )
     _train_options(tiny, lr=2e-3, steps=200, batch_size=16, val_limit=64)
 
