@@ -39,6 +39,8 @@ def test_main_job_runs_end_to_end_and_reports(workflow):
     assert len(outcomes) == 2 and outcomes["formula"].notna().all()
     assert outcomes["spacegroup"].dtype.kind == "i"  # written as 225, not 225.0
     assert outcomes["formula_met"].mean() == by_task["conditional"]["formula_accuracy"]
+    assert outcomes["elements_met"].mean() == by_task["conditional"]["elements_accuracy"]
+    assert (outcomes["elements_met"] | ~outcomes["formula_met"]).all()  # a formula met has its elements
     assert "data/train/structures.csv" in metrics["novelty_reference"]
     assert "data/val/structures.csv" in metrics["novelty_reference"]
     assert "model/corpus/structures.csv" in metrics["novelty_reference"]
