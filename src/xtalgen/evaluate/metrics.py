@@ -258,8 +258,8 @@ def conditional_outcomes(
             asked = Composition(str(wanted["formula"]))
             row["formula"] = asked.reduced_formula
             row["formula_met"] = row["formula_written"] == row["formula"]
-            row["elements_met"] = structure is not None and (
-                {e.symbol for e in structure.composition.elements} == {e.symbol for e in asked.elements}
+            row["elements_met"] = (
+                structure is not None and structure.composition.chemical_system == asked.chemical_system
             )
         if "spacegroup" in wanted:
             row["spacegroup"] = int(wanted["spacegroup"])
