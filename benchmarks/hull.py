@@ -18,7 +18,7 @@ import numpy as np
 from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram
 from pymatgen.entries.computed_entries import ComputedEntry
 
-from xtalgen.prescreen.hull import dataset_entries, elemental_references, load_hull, save_hull
+from xtalgen.hull.reference import dataset_entries, elemental_references, load_hull, save_hull
 from xtalgen.prescreen.stage import dataset_tables
 from xtalgen.testing import shared_data_dir
 

@@ -4,15 +4,17 @@ import logging
 from pathlib import Path
 
 from xtalgen.dft.stage import collect_files
-from xtalgen.io import log_to_file
+from xtalgen.io import atomic_output, log_to_file
+from xtalgen.report.figures import plot_dft_ehull
 
 log_to_file(snakemake.log[0])
-summary = collect_files(
+table, summary = collect_files(
     Path(snakemake.params.state),
     Path(snakemake.input.hull),
     Path(snakemake.input.structures),
     out_csv=Path(snakemake.output.table),
     out_summary=Path(snakemake.output.summary),
-    out_png=Path(snakemake.output.figure),
 )
+with atomic_output(Path(snakemake.output.figure)) as tmp:
+    plot_dft_ehull(table, tmp)
 logging.info("%s", summary)

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from xtalgen.io import atomic_output, log_to_file
-from xtalgen.provenance import plot_validity
+from xtalgen.report.figures import plot_validity
 
 log_to_file(snakemake.log[0])
 metrics = json.loads(Path(snakemake.input[0]).read_text())

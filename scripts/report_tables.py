@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from xtalgen.io import log_to_file
-from xtalgen.provenance import report_pages
+from xtalgen.report.pages import report_pages
 
 log_to_file(snakemake.log[0])
 inputs = {name: Path(value) for name, value in snakemake.input.items()}

@@ -5,7 +5,8 @@ import logging
 from pathlib import Path
 
 from xtalgen.io import atomic_output, log_to_file
-from xtalgen.provenance import benchmark_table, input_checksums, manifest
+from xtalgen.provenance import input_checksums, manifest
+from xtalgen.report.costs import benchmark_table
 
 log_to_file(snakemake.log[0])
 with atomic_output(Path(snakemake.output.manifest)) as tmp:

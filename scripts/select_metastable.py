@@ -3,8 +3,11 @@
 import logging
 from pathlib import Path
 
-from xtalgen.io import log_to_file
+import pandas as pd
+
+from xtalgen.io import atomic_output, log_to_file
 from xtalgen.prescreen.stage import select_files
+from xtalgen.report.figures import plot_ehull
 
 log_to_file(snakemake.log[0])
 chosen = select_files(
@@ -12,9 +15,11 @@ chosen = select_files(
     snakemake.params.ehull_max,
     Path(snakemake.output.metastable),
     Path(snakemake.output.summary),
-    Path(snakemake.output.figure),
     out_flagged=Path(snakemake.output.flagged),
     keep_flagged=snakemake.params.keep_flagged,
     structures=Path(snakemake.input.structures),
 )
+results = pd.read_csv(snakemake.input.results, keep_default_na=False, na_values=[""])
+with atomic_output(Path(snakemake.output.figure)) as tmp:
+    plot_ehull(results, snakemake.params.ehull_max, tmp)
 logging.info("%d structures at E_hull <= %s", len(chosen), snakemake.params.ehull_max)

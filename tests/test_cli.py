@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from xtalgen.cli import build_parser, main
-from xtalgen.cli.options import in_cli_terms
+from xtalgen.cli import data as data_cli
+from xtalgen.cli.options import add_command, command_listing, in_cli_terms
+from xtalgen.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -208,6 +210,45 @@ def test_errors_name_flags_not_config_keys():
         "pre-3.0 weights need --aggregation destination"
     )
     assert in_cli_terms("hull.reference mp_api needs a key") == "--mp-api needs a key"
+
+
+def test_top_level_help_lists_the_registered_commands_with_their_help(capsys):
+    """The listing is generated: every command appears once, with the help it was registered with."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out.split("the commands, stage by stage:")[1].split("options:")[0]
+    named = [" ".join(line.split()[:2]) for line in listing.splitlines() if line.strip()]
+    assert sorted(named) == sorted(COMMANDS)
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    verbs = next(a for a in commands.choices["dft"]._actions if isinstance(a, argparse._SubParsersAction))
+    add_command(verbs, "audit", lambda args: 0, "a command registered after the fact")
+    assert "  dft audit" in command_listing(commands)
+    assert "a command registered after the fact" in command_listing(commands)
+
+
+def test_a_project_error_is_one_line(tmp_path: Path, capsys, monkeypatch):
+    def refuse(args):
+        raise InputError(f"{args.out}: give another folder")
+
+    monkeypatch.setattr(data_cli, "_run_data_prepare", refuse)
+    assert main(["data", "prepare", "--dataset", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give another folder" in err and "Traceback" not in err
+
+
+def test_a_bug_keeps_its_traceback(tmp_path: Path, monkeypatch):
+    """A ValueError or RuntimeError from a bug, not from the project's own checks, is not hidden."""
+    def broken(args):
+        return {}["missing"]
+
+    def wrong_value(args):
+        raise ValueError("an internal invariant broke")
+
+    for run, error in ((broken, KeyError), (wrong_value, ValueError)):
+        monkeypatch.setattr(data_cli, "_run_data_prepare", run)
+        with pytest.raises(error):
+            main(["data", "prepare", "--dataset", str(tmp_path), "--out", str(tmp_path / "o")])
 
 
 def test_data_prepare_writes_every_split(pilot_dir: Path, tmp_path: Path, capsys):

@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 import yaml
 
+from xtalgen.errors import XtalgenError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["ConfigError", "check_config", "coerce_overrides"]
 
 
-class ConfigError(ValueError):
+class ConfigError(XtalgenError, ValueError):
     """A configuration value or key is not allowed by the schema."""
 
 

@@ -18,6 +18,8 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xtalgen.errors import InputError, XtalgenError
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -37,11 +39,11 @@ __all__ = [
 ]
 
 
-class UnreadableFileError(ValueError):
+class UnreadableFileError(XtalgenError, ValueError):
     """An input file that exists but cannot be read as what it should be."""
 
 
-class OutputLockedError(RuntimeError):
+class OutputLockedError(XtalgenError, RuntimeError):
     """Another run is writing the same output."""
 
 
@@ -88,14 +90,14 @@ def check_output(path: Path, *, folder: bool = False) -> Path:
     path = Path(path)
     if path.exists() and path.is_dir() != folder:
         want, found = ("a folder", "a file") if folder else ("a file", "a folder")
-        raise ValueError(f"{path} is {found}; the output must be {want}: give another path")
+        raise InputError(f"{path} is {found}; the output must be {want}: give another path")
     parent = path.parent
     for ancestor in (parent, *parent.parents):
         if ancestor.exists():
             if not ancestor.is_dir():
-                raise ValueError(f"{path}: {ancestor} is a file, so the output cannot be written under it")
+                raise InputError(f"{path}: {ancestor} is a file, so the output cannot be written under it")
             if not os.access(ancestor, os.W_OK | os.X_OK):
-                raise ValueError(f"{path}: no permission to write in {ancestor}")
+                raise InputError(f"{path}: no permission to write in {ancestor}")
             break
     return path
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Element, Structure
 
+from xtalgen.errors import InputError
 from xtalgen.io import read_csv
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def parse_cif(text: str) -> tuple[Structure | None, str | None]:
 def _from_csv(path: Path) -> Iterator[StructureInput]:
     table = read_csv(path, "a table with a cif column")
     if "cif" not in table.columns:
-        raise ValueError(f"{path}: no 'cif' column; columns are {', '.join(table.columns)}")
+        raise InputError(f"{path}: no 'cif' column; columns are {', '.join(table.columns)}")
     id_column = next((c for c in ("id", "material_id") if c in table.columns), None)
     for i, cif in enumerate(table["cif"]):
         row_id = str(table[id_column].iloc[i]) if id_column else f"row{i + 1}"
@@ -125,14 +126,14 @@ def read_structures(path: Path) -> list[StructureInput]:
     if path.is_dir():
         files = sorted(path.glob("*.cif"))
         if not files:
-            raise ValueError(f"{path}: a folder of structures must hold *.cif files")
+            raise InputError(f"{path}: a folder of structures must hold *.cif files")
         found = [(f.stem, *parse_cif(_text(f))) for f in files]
     elif path.name.lower().endswith((".csv", ".csv.gz")):
         found = list(_from_csv(path))
     elif path.name.lower().endswith((".xyz", ".extxyz")):
         found = list(_from_extxyz(path))
     else:
-        raise ValueError(f"{path}: unknown structure format; use .csv(.gz), .extxyz or a CIF folder")
+        raise InputError(f"{path}: unknown structure format; use .csv(.gz), .extxyz or a CIF folder")
     refuse_repeated_ids((row_id for row_id, _, _ in found), path)
     for row, (row_id, structure, reason) in enumerate(found, start=1):
         if structure is None:
@@ -170,12 +171,12 @@ def cif_table(path: Path) -> pd.DataFrame:
     if path.is_dir():
         files = sorted(path.glob("*.cif"))
         if not files:
-            raise ValueError(f"{path}: a folder of structures must hold *.cif files")
+            raise InputError(f"{path}: a folder of structures must hold *.cif files")
         table = pd.DataFrame({"id": [f.stem for f in files], "cif": [_text(f) for f in files]})
     elif name.endswith((".csv", ".csv.gz")):
         raw = read_csv(path, "a table with a cif column")
         if "cif" not in raw.columns:
-            raise ValueError(f"{path}: no 'cif' column; columns are {', '.join(raw.columns)}")
+            raise InputError(f"{path}: no 'cif' column; columns are {', '.join(raw.columns)}")
         id_column = next((c for c in ("id", "material_id") if c in raw.columns), None)
         ids = raw[id_column].astype(str) if id_column else [f"row{i + 1}" for i in range(len(raw))]
         table = pd.DataFrame({"id": list(ids), "cif": raw["cif"].fillna("").astype(str)})

@@ -20,7 +20,7 @@ from xtalgen.dft.flows import DftSettings
 from xtalgen.dft.prepare import prepare_flows
 from xtalgen.dft.state import StateConfig, job_store
 from xtalgen.dft.submit import submit
-from xtalgen.prescreen.hull import load_hull
+from xtalgen.hull.reference import load_hull
 from xtalgen.prescreen.stage import build_hull_file
 from xtalgen.testing import (
     SI_MP_GGA_REF_PATHS,

@@ -12,7 +12,7 @@ from pymatgen.core import Lattice, Structure
 from xtalgen.evaluate.metrics import Sample, conditional_accuracy, conditional_outcomes, infill_outcomes
 from xtalgen.evaluate.paper import PROTOCOL, comparison_table
 from xtalgen.evaluate.stage import evaluate_files, known_set, read_samples
-from xtalgen.prescreen.rates import stability_rates
+from xtalgen.hull.rates import stability_rates
 from xtalgen.prescreen.stage import select_files, split_structures
 
 

@@ -14,8 +14,8 @@ import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedEntry
 
+from xtalgen.hull.reference import HullError, e_above_hull, elemental_references, load_hull
 from xtalgen.prescreen.gate import ModelAccuracyError, check_accuracy, measure_errors
-from xtalgen.prescreen.hull import HullError, e_above_hull, elemental_references, load_hull
 from xtalgen.prescreen.potential import PotentialUnavailableError, load_potential
 from xtalgen.prescreen.prefilter import prefilter_reason
 from xtalgen.prescreen.shard import PrescreenSettings, prescreen, select_metastable

@@ -16,47 +16,31 @@ from xtalgen.cli.data import add_data
 from xtalgen.cli.dft import add_dft
 from xtalgen.cli.evaluate import add_evaluate
 from xtalgen.cli.lm import add_lm
-from xtalgen.cli.options import ListingFormatter, in_cli_terms
+from xtalgen.cli.options import ListingFormatter, command_listing, in_cli_terms
 from xtalgen.cli.prescreen import add_hull, add_prescreen
+from xtalgen.errors import XtalgenError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
 
-# Errors a user can fix from the message alone: printed without a traceback. Every xtalgen error
-# (DatasetError, DatasetUnavailableError, BaseModelUnavailableError, HullError, ...) is one of these.
-# A folder given for a file (or the reverse) and a denied permission name the path themselves.
+# Errors a user can fix from the message alone: printed as one line. The project's own errors
+# (xtalgen.errors and its subclasses), and the OS errors that name their path themselves (a missing
+# file, a folder given for a file or the reverse, a denied permission). Anything else is a bug and
+# prints its traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
+    XtalgenError,
     FileNotFoundError,
     IsADirectoryError,
     NotADirectoryError,
     PermissionError,
-    ValueError,
-    RuntimeError,
 )
 
 DESCRIPTION = """\
 xtalgen: crystal dataset -> fine-tuned language model -> generated crystals -> verified materials.
 Every stage of the Snakemake workflow, runnable on its own. Run 'xtalgen NOUN VERB --help' for the
 options of a command; each option's help shows its default.
-
-the stages, in the order the workflow runs them:
-  data prepare         dataset splits -> structures tables, prompt records, rejects
-  data corpus          the tiny base's pretraining corpus (training records + extra rows)
-  tokenizer train      the tiny base's tokenizer
-  tiny pretrain        the tiny LLaMA base
-  lora train           LoRA fine-tuning of a base model
-  evaluate ipt         the model's increase in perplexity under translation (IPT)
-  sample run           crystals sampled as text (unconditional, conditional, infill)
-  hull build           the reference convex hull
-  prescreen validate   the potential's accuracy gate
-  prescreen run        M3GNet relaxation and E_hull of any generator's structures
-  dft prepare          atomate2 flows and VASP inputs of the candidates
-  dft submit           run them locally or queue them on FireWorks, each once
-  dft status           where each candidate's DFT stands
-  dft collect          E_hull^DFT of the finished candidates
-  evaluate metrics     the paper's and CDVAE's metrics of any generator's samples, per task
 """
 
 # Set by the workflow's rules that run this command: their errors then name config keys, as every
@@ -90,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_prescreen(commands)
     add_dft(commands)
     add_evaluate(commands)
+    # The listing is read off the registered commands, so it cannot drift from them.
+    parser.description = f"{DESCRIPTION}\nthe commands, stage by stage:\n{command_listing(commands)}"
     return parser
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xtalgen.cli.options import add_command, add_formula_style, add_group
+from xtalgen.errors import InputError
 
 FORMULA_STYLE_HELP = (
     "how conditional prompts state the formula: reduced (the paper's) or cell (the cell's contents in "
@@ -84,7 +85,7 @@ def _checksums(items: list[str], url: str | None) -> dict[str, str | None] | Non
     for item in items:
         split, sep, digest = item.partition("=")
         if not sep or not split or not digest:
-            raise ValueError(f"--sha256 {item!r}: write SPLIT=HEX, e.g. train=133bab58...")
+            raise InputError(f"--sha256 {item!r}: write SPLIT=HEX, e.g. train=133bab58...")
         given[split] = digest
     if given:
         return given

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xtalgen.cli.options import add_command, add_group
+from xtalgen.errors import InputError
 
 if TYPE_CHECKING:
     import argparse
@@ -108,7 +109,7 @@ def _run_dft_prepare(args: argparse.Namespace) -> int:
     for item in args.incar:
         tag, sep, value = item.partition("=")
         if not sep or not tag.strip():
-            raise ValueError(f"--incar {item!r}: write TAG=VALUE, e.g. NCORE=4")
+            raise InputError(f"--incar {item!r}: write TAG=VALUE, e.g. NCORE=4")
         overrides[tag.strip().upper()] = _incar_value(value.strip())
     settings = DftSettings(
         maker=args.maker, incar_overrides=overrides, vasp_cmd=args.vasp_cmd, potcar_dir=args.potcar_dir
@@ -146,7 +147,7 @@ def _run_dft_status(args: argparse.Namespace) -> int:
 
 def _run_dft_collect(args: argparse.Namespace) -> int:
     from xtalgen.dft.collect import collect, summarize  # noqa: PLC0415
-    from xtalgen.prescreen.hull import load_hull  # noqa: PLC0415
+    from xtalgen.hull.reference import load_hull  # noqa: PLC0415
 
     table = collect(args.state, load_hull(args.hull))
     table.to_csv(args.out, index=False)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xtalgen.cli.options import add_command, add_formula_style, add_group, read_csv_or_none
+from xtalgen.errors import InputError
 
 if TYPE_CHECKING:
     import argparse
@@ -250,6 +251,9 @@ def _run_tiny_pretrain(args: argparse.Namespace) -> int:
         train_settings=_train_settings(args),
         val_limit=args.val_limit,
     )
+    from xtalgen.report.figures import pretraining_loss_figure  # noqa: PLC0415
+
+    pretraining_loss_figure(args.out, n)
     print(f"tiny LLaMA of {n:,} parameters -> {args.out / 'model'}")
     return 0
 
@@ -281,6 +285,9 @@ def _run_lora_train(args: argparse.Namespace) -> int:
         val_limit=args.val_limit,
         draw=draw,
     )
+    from xtalgen.report.figures import finetuning_loss_figure  # noqa: PLC0415
+
+    finetuning_loss_figure(args.out)
     print(f"adapter -> {args.out / 'adapter'}")
     return 0
 
@@ -325,7 +332,7 @@ def _run_sample(args: argparse.Namespace) -> int:
             formula_style=args.formula_style,
         )
         if n == 0:
-            raise ValueError("nothing to sample: give --unconditional N, --conditions CSV or --infill CSV")
+            raise InputError("nothing to sample: give --unconditional N, --conditions CSV or --infill CSV")
         spec = ModelSpec(args.base, trust_remote_code=args.trust_remote_code)
         table = sample_files(requests, spec, args.adapter, args.out, settings)
     parsed = int((table["status"] == "ok").sum())

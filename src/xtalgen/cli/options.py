@@ -18,6 +18,7 @@ __all__ = [
     "add_command",
     "add_formula_style",
     "add_group",
+    "command_listing",
     "in_cli_terms",
     "read_csv_or_none",
 ]
@@ -45,7 +46,19 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 class ListingFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
-    """The top-level help: its description is a hand-laid table of the commands."""
+    """The top-level help: its description holds the listing of the commands, laid out as written."""
+
+
+def command_listing(commands: argparse._SubParsersAction) -> str:
+    """One line per registered 'noun verb' with its help text, in the order the stages add them."""
+    rows = []
+    for noun, group in commands.choices.items():
+        for action in group._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                rows += [(f"{noun} {verb}", helps.get(verb) or "") for verb in action.choices]
+    width = max(len(name) for name, _ in rows) + 2
+    return "\n".join(f"  {name:<{width}}{text}" for name, text in rows) + "\n"
 
 
 def add_group(commands: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:

@@ -149,14 +149,9 @@ def _run_hull_build(args: argparse.Namespace) -> int:
 
 
 def _run_prescreen(args: argparse.Namespace) -> int:
+    from xtalgen.hull.flags import RatingSettings, is_flagged  # noqa: PLC0415
     from xtalgen.prescreen.relax import RelaxSettings  # noqa: PLC0415
-    from xtalgen.prescreen.shard import (  # noqa: PLC0415
-        PrescreenSettings,
-        RatingSettings,
-        is_flagged,
-        prescreen,
-        select_metastable,
-    )
+    from xtalgen.prescreen.shard import PrescreenSettings, prescreen, select_metastable  # noqa: PLC0415
     from xtalgen.prescreen.stage import flagged_path  # noqa: PLC0415
     from xtalgen.structures_io import read_structures  # noqa: PLC0415
 
@@ -188,6 +183,7 @@ def _run_prescreen(args: argparse.Namespace) -> int:
 
 def _run_prescreen_validate(args: argparse.Namespace) -> int:
     from xtalgen.prescreen.stage import validate_potential_files  # noqa: PLC0415
+    from xtalgen.report.figures import gate_figure  # noqa: PLC0415
 
     median = validate_potential_files(
         dataset=args.dataset,
@@ -195,7 +191,7 @@ def _run_prescreen_validate(args: argparse.Namespace) -> int:
         model=args.model,
         aggregation=args.aggregation,
         out_json=args.out,
-        out_png=args.figure,
+        on_errors=gate_figure(args.figure),
         size=args.validation_size,
         max_error=args.max_error,
     )

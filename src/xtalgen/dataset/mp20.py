@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from xtalgen.errors import XtalgenError
 from xtalgen.io import UnreadableFileError, read_csv
 from xtalgen.structures_io import parse_cif
 
@@ -36,7 +37,7 @@ PROPERTY_COLUMNS: dict[str, str] = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(XtalgenError, ValueError):
     """A dataset file cannot be used as a whole, or a row is bad and ``strict`` is on."""
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from xtalgen.dataset.mp20 import DatasetError, Entry, parse_row, read_table
+from xtalgen.errors import InputError
 from xtalgen.io import atomic_output, die_with_parent
 from xtalgen.structures_io import refuse_repeated_ids
 from xtalgen.text.codec import encode
@@ -67,15 +68,15 @@ class PrepareSettings:
 
     def __post_init__(self) -> None:
         if self.copies < 1:
-            raise ValueError(f"copies must be at least 1, got {self.copies}")
+            raise InputError(f"copies must be at least 1, got {self.copies}")
         if not 0.0 <= self.infill_fraction <= 1.0:
-            raise ValueError(f"infill_fraction must be in [0, 1], got {self.infill_fraction}")
+            raise InputError(f"infill_fraction must be in [0, 1], got {self.infill_fraction}")
         if self.formula_style not in FORMULA_STYLES:
-            raise ValueError(
+            raise InputError(
                 f"formula_style must be one of {', '.join(FORMULA_STYLES)}, got {self.formula_style!r}"
             )
         if self.workers < 1:
-            raise ValueError(f"workers must be at least 1, got {self.workers}")
+            raise InputError(f"workers must be at least 1, got {self.workers}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from xtalgen.errors import XtalgenError
+
 __all__ = [
     "CDVAE_MP20_SHA256",
     "CDVAE_MP20_URL",
@@ -33,7 +35,7 @@ CDVAE_MP20_SHA256 = {
 _SUFFIXES = (".csv", ".csv.gz")
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(XtalgenError, RuntimeError):
     """The data cannot be had: no local copy, and the download failed or did not verify."""
 
 

@@ -15,6 +15,8 @@ import pandas as pd
 from monty.json import MontyDecoder, MontyEncoder
 
 from xtalgen.dft.state import Ledger, StateConfig, job_store, launchpad
+from xtalgen.errors import InputError
+from xtalgen.hull.rates import METASTABLE_EHULL, STABLE_EHULL
 from xtalgen.io import atomic_output
 
 if TYPE_CHECKING:
@@ -22,13 +24,11 @@ if TYPE_CHECKING:
 
     from pymatgen.entries.computed_entries import ComputedStructureEntry
 
-    from xtalgen.prescreen.hull import ReferenceHull
+    from xtalgen.hull.reference import ReferenceHull
 
 __all__ = ["STATES", "STATUS_COLUMNS", "collect", "dft_entry", "status_table"]
 
 STATES = ("pending", "running", "failed", "completed")
-STABLE_BELOW = 0.0  # eV/atom; the paper's "stable": below the hull
-METASTABLE_BELOW = 0.1  # eV/atom; the paper's and MatterGen's metastability window
 STATUS_COLUMNS = [
     "candidate_id",
     "maker",
@@ -129,7 +129,7 @@ def dft_entry(output: dict[str, Any], candidate_id: str) -> ComputedStructureEnt
             if "SCAN" in str(run_type).upper()
             else ""
         )
-        raise ValueError(
+        raise InputError(
             f"{candidate_id}: MaterialsProject2020Compatibility rejects this calculation "
             f"(run type {run_type}, U {entry.parameters.get('hubbards')}){hint}"
         )
@@ -138,7 +138,7 @@ def dft_entry(output: dict[str, Any], candidate_id: str) -> ComputedStructureEnt
 
 
 def _rated(entry: ComputedStructureEntry, hull: ReferenceHull) -> dict[str, Any]:
-    from xtalgen.prescreen.hull import e_above_hull  # noqa: PLC0415
+    from xtalgen.hull.reference import e_above_hull  # noqa: PLC0415
 
     ehull = e_above_hull(hull, entry)
     return {
@@ -146,8 +146,8 @@ def _rated(entry: ComputedStructureEntry, hull: ReferenceHull) -> dict[str, Any]
         "energy_per_atom": entry.uncorrected_energy_per_atom,
         "correction_per_atom": entry.correction_per_atom,
         "e_above_hull_dft": ehull,
-        "stable": ehull < STABLE_BELOW,
-        "metastable": ehull < METASTABLE_BELOW,
+        "stable": ehull < STABLE_EHULL,
+        "metastable": ehull < METASTABLE_EHULL,
         "potcar_checked": entry.data["potcar_checked"],
     }
 

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xtalgen.errors import InputError
+
 if TYPE_CHECKING:
     from jobflow import Flow
     from pymatgen.core import Structure
@@ -36,11 +38,11 @@ class DftSettings:
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise ValueError(f"dft.backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
+            raise InputError(f"dft.backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.maker not in MAKERS:
-            raise ValueError(f"dft.maker: {self.maker!r} is not one of {', '.join(MAKERS)}")
+            raise InputError(f"dft.maker: {self.maker!r} is not one of {', '.join(MAKERS)}")
         if not isinstance(self.incar_overrides, dict):
-            raise ValueError("dft.incar_overrides: give a mapping of INCAR tag to value")
+            raise InputError("dft.incar_overrides: give a mapping of INCAR tag to value")
 
     @classmethod
     def from_config(cls, values: dict[str, Any], run: str = "xtalgen") -> DftSettings:

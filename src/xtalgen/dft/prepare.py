@@ -17,6 +17,7 @@ import pandas as pd
 from monty.json import MontyEncoder
 
 from xtalgen.dft.flows import DftSettings, build_flow, first_job, static_job_name, submission_key
+from xtalgen.errors import InputError
 from xtalgen.io import atomic_output, output_lock
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def read_candidates(path: Path) -> list[Candidate]:
     table = read_csv(path, "a candidates table with a cif or cif_relaxed column", keep_default_na=False)
     column = "cif_relaxed" if "cif_relaxed" in table.columns else "cif"
     if column not in table.columns:
-        raise ValueError(f"{path}: no 'cif' or 'cif_relaxed' column")
+        raise InputError(f"{path}: no 'cif' or 'cif_relaxed' column")
     id_column = next((c for c in ("id", "material_id") if c in table.columns), None)
     ids = [str(v) for v in table[id_column]] if id_column else [f"row{i + 1}" for i in range(len(table))]
     refuse_repeated_ids(ids, path, "candidate ids (one folder each)")

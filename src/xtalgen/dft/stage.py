@@ -7,12 +7,14 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from xtalgen.dft.flows import DftSettings
+from xtalgen.errors import InputError
 from xtalgen.io import atomic_output
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import pandas as pd
+
 
 __all__ = ["collect_files", "prepare_files", "submit_files"]
 
@@ -37,7 +39,7 @@ def submit_files(
     from xtalgen.dft.submit import submit  # noqa: PLC0415
 
     if backend == "prepare":
-        raise ValueError("dft.backend is prepare: set it to local or fireworks to submit")
+        raise InputError("dft.backend is prepare: set it to local or fireworks to submit")
     table = submit(prepared, state, StateConfig(backend, store=store, launchpad=launchpad))
     with atomic_output(out) as tmp:
         table.to_csv(tmp, index=False)
@@ -45,11 +47,11 @@ def submit_files(
 
 
 def collect_files(
-    state: Path, hull: Path, structures: Path | None, *, out_csv: Path, out_summary: Path, out_png: Path
-) -> dict[str, Any]:
-    """Collected table, counts and rates, and the E_hull^DFT histogram."""
+    state: Path, hull: Path, structures: Path | None, *, out_csv: Path, out_summary: Path
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The collected table with E_hull^DFT, and its counts and rates."""
     from xtalgen.dft.collect import collect, summarize  # noqa: PLC0415
-    from xtalgen.prescreen.hull import load_hull  # noqa: PLC0415
+    from xtalgen.hull.reference import load_hull  # noqa: PLC0415
     from xtalgen.structures_io import cif_table  # noqa: PLC0415
 
     table = collect(state, load_hull(hull))
@@ -58,29 +60,4 @@ def collect_files(
     summary = summarize(table, len(cif_table(structures)) if structures else None)
     with atomic_output(out_summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    with atomic_output(out_png) as tmp:
-        _plot(table["e_above_hull_dft"].dropna().astype(float), tmp)
-    return summary
-
-
-def _plot(values: pd.Series, path: Path) -> None:
-    import matplotlib as mpl  # noqa: PLC0415
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    from xtalgen.dft.collect import METASTABLE_BELOW, STABLE_BELOW  # noqa: PLC0415
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    if len(values):
-        ax.hist(values.clip(upper=1.0), bins=30, color="tab:green")
-    else:
-        ax.text(0.5, 0.5, "no finished DFT calculation yet", ha="center", transform=ax.transAxes)
-    ax.axvline(STABLE_BELOW, color="black", linestyle="-", label="stable (< 0)")
-    ax.axvline(METASTABLE_BELOW, color="tab:red", linestyle="--", label="metastable (< 0.1)")
-    ax.set_xlabel("DFT E_hull (eV/atom, clipped at 1)")
-    ax.set_ylabel("candidates")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    return table, summary

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xtalgen.errors import InputError, UnavailableError
 from xtalgen.io import atomic_output
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class StateConfig:
         if path.exists():
             old = StateConfig(**json.loads(path.read_text()))
             if (old.backend, old.store, old.launchpad) != (self.backend, self.store, self.launchpad):
-                raise ValueError(
+                raise InputError(
                     f"{folder} holds work submitted with backend {old.backend!r} "
                     f"(store {old.store!r}, launchpad {old.launchpad!r}); use another "
                     "state folder for other settings, or delete it to start over"
@@ -104,7 +105,7 @@ def launchpad(folder: Path, launchpad_file: str | None) -> Any:
         path.write_text("{}")
     configured = os.environ.get(MONGOMOCK_ENV)
     if "fireworks.fw_config" in sys.modules and configured != str(path):
-        raise RuntimeError(
+        raise UnavailableError(
             f"FireWorks was imported before {MONGOMOCK_ENV} pointed at {path}; "
             "run this command in a fresh process"
         )

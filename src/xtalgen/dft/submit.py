@@ -20,6 +20,7 @@ import pandas as pd
 from monty.json import MontyDecoder
 
 from xtalgen.dft.state import Ledger, StateConfig, job_store, launchpad
+from xtalgen.errors import InputError
 
 if TYPE_CHECKING:
     from jobflow import Flow
@@ -46,7 +47,7 @@ def load_flows(prepared: Path) -> list[tuple[dict[str, Any], Flow]]:
         try:
             flow = MontyDecoder().process_decoded(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: not a readable flow ({err}); rerun `xtalgen dft prepare`") from err
+            raise InputError(f"{path}: not a readable flow ({err}); rerun `xtalgen dft prepare`") from err
         flows.append((row, flow))
     return flows
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
+from xtalgen.errors import InputError
 from xtalgen.io import atomic_output, die_with_parent
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def load_fingerprints(path: Path, cifs: list[str] | None = None) -> Fingerprints
     """Saved fingerprints; with ``cifs``, refused unless they were made from exactly those CIFs."""
     data = np.load(path)
     if cifs is not None and str(data["key"]) != _key(cifs):
-        raise ValueError(f"{path}: fingerprints of other structures; delete it to recompute")
+        raise InputError(f"{path}: fingerprints of other structures; delete it to recompute")
     return Fingerprints(data["structure"], data["composition"])
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial.distance import cdist, pdist
 from scipy.stats import wasserstein_distance
 
-from xtalgen.prescreen.rates import DEFINITIONS as RATE_DEFINITIONS
+from xtalgen.hull.rates import DEFINITIONS as RATE_DEFINITIONS
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure

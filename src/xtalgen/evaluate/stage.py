@@ -39,8 +39,8 @@ from xtalgen.evaluate.metrics import (
     wasserstein,
 )
 from xtalgen.evaluate.validity import composition_valid, structure_valid
+from xtalgen.hull.rates import METASTABLE_EHULL, STABLE_EHULL, stability_rates
 from xtalgen.io import atomic_output, job_cores, read_csv
-from xtalgen.prescreen.rates import METASTABLE_EHULL, STABLE_EHULL, stability_rates
 from xtalgen.structures_io import cif_table, parse_cif, refuse_repeated_ids
 
 if TYPE_CHECKING:

@@ -5,17 +5,41 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING
 
-from xtalgen.prescreen.prefilter import cdvae_reason
+import numpy as np
 
 if TYPE_CHECKING:
     from pymatgen.core import Composition, Structure
 
-__all__ = ["MAX_OXIDATION_COMBINATIONS", "composition_valid", "oxidation_combinations", "structure_valid"]
+__all__ = [
+    "MAX_OXIDATION_COMBINATIONS",
+    "MIN_DISTANCE",
+    "MIN_VOLUME",
+    "cdvae_reason",
+    "composition_valid",
+    "oxidation_combinations",
+    "structure_valid",
+]
+
+# CDVAE's structural validity: no two atoms closer than 0.5 Å, and a cell volume of at least 0.1 Å^3.
+MIN_DISTANCE = 0.5
+MIN_VOLUME = 0.1
 
 # SMACT tries every combination of its oxidation states: a 13-element sample (8 x 6 x ... states)
 # kept one evaluation busy for over 20 minutes. MP-20 has at most 6 elements (at most some 10^4
 # combinations); a composition beyond this many is counted invalid without the enumeration.
 MAX_OXIDATION_COMBINATIONS = 10**6
+
+
+def cdvae_reason(structure: Structure) -> str | None:
+    """Why ``structure`` fails CDVAE's structural validity, or None when it passes."""
+    n = len(structure)
+    if structure.volume < MIN_VOLUME:
+        return f"volume {structure.volume:.3g} Å^3 is below {MIN_VOLUME} (CDVAE validity)"
+    distances = structure.distance_matrix + np.eye(n) * (MIN_DISTANCE + 10.0)
+    shortest = float(distances.min())
+    if shortest < MIN_DISTANCE:
+        return f"atoms {shortest:.2f} Å apart, closer than {MIN_DISTANCE} Å (CDVAE validity)"
+    return None
 
 
 def structure_valid(structure: Structure) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from xtalgen.dataset.sources import offline
+from xtalgen.errors import XtalgenError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -24,7 +25,7 @@ Quantization = Literal["none", "4bit", "8bit"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
-class BaseModelUnavailableError(RuntimeError):
+class BaseModelUnavailableError(XtalgenError, RuntimeError):
     """The base model cannot be had: no such folder, offline, or the hub refused it."""
 
 

@@ -24,6 +24,7 @@ import torch
 from pymatgen.core import Element
 from transformers import LogitsProcessor
 
+from xtalgen.errors import InputError
 from xtalgen.lm.surface import token_surfaces
 
 if TYPE_CHECKING:
@@ -52,9 +53,9 @@ def check_elements(elements: Sequence[str]) -> tuple[str, ...]:
     """The configured symbols, refused with the bad ones named."""
     bad = [e for e in elements if not Element.is_valid_symbol(e)]
     if bad:
-        raise ValueError(f"sample.elements: not element symbols: {', '.join(bad)}")
+        raise InputError(f"sample.elements: not element symbols: {', '.join(bad)}")
     if not elements:
-        raise ValueError("sample.elements: give at least one element symbol, or null for all")
+        raise InputError("sample.elements: give at least one element symbol, or null for all")
     return tuple(dict.fromkeys(elements))
 
 
@@ -83,7 +84,7 @@ def system_grammar(elements: Sequence[str], max_sites: int) -> str:
     """
     k = len(elements)
     if not 0 < k <= max_sites:
-        raise ValueError(f"a formula of {k} elements cannot fit in max_sites {max_sites}")
+        raise InputError(f"a formula of {k} elements cannot fit in max_sites {max_sites}")
     rules = [
         "root ::= lattice site0 f0x1",
         'lattice ::= len " " len " " len "\\n" ang " " ang " " ang',

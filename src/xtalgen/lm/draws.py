@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from transformers import TrainerCallback
 
+from xtalgen.errors import InputError
 from xtalgen.lm.records import tokenize_record
 from xtalgen.structures_io import read_structures
 from xtalgen.text.prompts import CONDITION_KEYS, FormulaStyle, make_record
@@ -51,7 +52,7 @@ def read_training_structures(path: Path) -> list[tuple[str, Structure, dict[str,
     }
     rows = [(i, s, properties.get(i, {})) for i, s, _ in read_structures(path) if s is not None]
     if not rows:
-        raise ValueError(f"{path}: no readable structures to draw training records from")
+        raise InputError(f"{path}: no readable structures to draw training records from")
     return rows
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import LogitsProcessor
 
+from xtalgen.errors import InputError
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
@@ -48,7 +50,7 @@ class ElementTemperature(LogitsProcessor):
         base_temperature: float,
     ) -> None:
         if temperature <= 0:
-            raise ValueError(f"element temperature must be > 0, got {temperature}")
+            raise InputError(f"element temperature must be > 0, got {temperature}")
         self.newlines = newline_counts(tokenizer, vocab_size)
         self.prompt_width = prompt_width
         self.factor = base_temperature / temperature

@@ -17,7 +17,7 @@ from pymatgen.core import Element
 from xtalgen.structures_io import parse_cif
 
 if TYPE_CHECKING:
-    from xtalgen.lm.sampling import SampleRequest
+    from xtalgen.lm.request import SampleRequest
 
 __all__ = ["BASELINE_TASK", "SWAP_TOLERANCE", "swap_table", "uniform_baseline"]
 

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from transformers import set_seed
 
+from xtalgen.errors import InputError
 from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
 from xtalgen.lm.draws import DrawnRecords, DrawSettings, EpochSetter
 from xtalgen.lm.records import CompletionDataset, PadCollator
-from xtalgen.lm.training import TrainSettings, fingerprint, plot_losses, train
+from xtalgen.lm.training import TrainSettings, fingerprint, train
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -98,7 +99,7 @@ def finetune(
     try:
         model = get_peft_model(model, config)
     except ValueError as err:
-        raise ValueError(f"finetune.lora.target_modules {list(lora.target_modules)}: {err}") from err
+        raise InputError(f"finetune.lora.target_modules {list(lora.target_modules)}: {err}") from err
     kw = {"completion_only": settings.completion_only}
     callbacks = []
     if draw is not None:
@@ -115,7 +116,7 @@ def finetune(
     )
     pad = tokenizer.pad_token_id
     stamp = fingerprint(spec, lora, settings, draw, identity, val_records)
-    table = train(
+    train(
         model,
         train_set,
         val_set,
@@ -130,10 +131,9 @@ def finetune(
     tokenizer.save_pretrained(adapter_dir)
     run = {"base": spec.name_or_path, "lora": asdict(lora), "train": asdict(settings)}
     run["draw"] = asdict(draw) if draw is not None else "fixed (pre-drawn records)"
-    (adapter_dir / "xtalgen_run.json").write_text(json.dumps(run, indent=2) + "\n")
     trainable, total = model.get_nb_trainable_parameters()
-    title = f"LoRA r={lora.r}: {trainable:,} of {total:,} parameters trained"
-    plot_losses(table, out_dir / "loss.png", title)
+    run["parameters"] = {"trainable": int(trainable), "total": int(total)}
+    (adapter_dir / "xtalgen_run.json").write_text(json.dumps(run, indent=2) + "\n")
     return model
 
 

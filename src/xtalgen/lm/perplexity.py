@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from xtalgen.errors import InputError
 from xtalgen.text.codec import encode
 from xtalgen.text.prompts import generation_prompt
 
@@ -74,9 +75,9 @@ def ipt(
 ) -> IptResult:
     """IPT of each structure over ``translations`` draws (the first is no translation), then averaged."""
     if translations < 2:
-        raise ValueError("IPT needs at least 2 translations: it compares a structure's translates")
+        raise InputError("IPT needs at least 2 translations: it compares a structure's translates")
     if not structures:
-        raise ValueError("IPT needs at least one structure")
+        raise InputError("IPT needs at least one structure")
     rng = np.random.default_rng(seed)
     prompt = generation_prompt(None)
     per_structure, means = [], []

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from xtalgen.errors import InputError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -41,10 +43,10 @@ def read_records(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
                 if not isinstance(record["prompt"], str) or not isinstance(record["completion"], str):
                     raise TypeError("prompt and completion must be strings")
             except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise ValueError(f"{path}, line {number}: not a prompt record ({err})") from err
+                raise InputError(f"{path}, line {number}: not a prompt record ({err})") from err
             records.append(record)
     if not records:
-        raise ValueError(f"{path}: no prompt records; run the data stage first")
+        raise InputError(f"{path}: no prompt records; run the data stage first")
     return records
 
 
@@ -115,7 +117,7 @@ def element_weights(
     try:
         offsets = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     except (NotImplementedError, ValueError, TypeError) as err:
-        raise ValueError(
+        raise InputError(
             "weighting the element lines needs a tokenizer with offsets (a fast tokenizer), "
             f"which {type(tokenizer).__name__} is not: leave the element weight at 1"
         ) from err

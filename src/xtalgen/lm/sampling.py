@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from pymatgen.core import Composition, Element
 
+from xtalgen.errors import InputError
 from xtalgen.io import Progress
 from xtalgen.lm.constraints import (
     DEFAULT_ELEMENTS,
@@ -29,6 +30,8 @@ from xtalgen.lm.constraints import (
     system_grammar,
 )
 from xtalgen.lm.element_temperature import ElementTemperature
+from xtalgen.lm.infill import swap_table as swap_table_of
+from xtalgen.lm.request import SampleRequest
 from xtalgen.lm.surface import continuation
 from xtalgen.structures_io import parse_cif
 from xtalgen.text.codec import CrystalParseError, decode, encode
@@ -95,22 +98,6 @@ class SampleSettings:
     element_temperature: float | None = None
 
 
-@dataclass(frozen=True)
-class SampleRequest:
-    """One sample to draw; infill requests carry the structure whose element is replaced."""
-
-    id: str
-    task: str
-    prompt: str
-    conditions: dict[str, Any] = field(default_factory=dict)
-    source_id: str | None = None
-    source_cif: str | None = None
-    masked_element: str | None = None
-    # The elements the sample may use: an infill's answers (the paper's constrained infill) or a
-    # conditional sample's formula elements (``formula_elements``); None: any allowed element.
-    choices: tuple[str, ...] | None = None
-
-
 def unconditional_requests(n: int, prefix: str = "u") -> list[SampleRequest]:
     """``n`` unconditional samples."""
     prompt = generation_prompt(None)
@@ -125,10 +112,10 @@ def formula_elements(formula: str) -> tuple[str, ...]:
     try:
         composition = Composition(str(formula))
     except (ValueError, KeyError) as err:
-        raise ValueError(f"formula {formula!r} is not a chemical formula ({err})") from err
+        raise InputError(f"formula {formula!r} is not a chemical formula ({err})") from err
     symbols = [el.symbol for el in composition.elements]
     if not symbols or not all(Element.is_valid_symbol(s) for s in symbols):
-        raise ValueError(f"formula {formula!r} is not a chemical formula (elements read: {symbols})")
+        raise InputError(f"formula {formula!r} is not a chemical formula (elements read: {symbols})")
     return tuple(sorted(symbols, key=lambda s: (Element(s).X, s)))
 
 
@@ -150,11 +137,11 @@ def conditional_requests(
     """
     unknown = [c for c in table.columns if c not in CONDITION_KEYS and c != "id"]
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"conditions table: unknown column(s) {', '.join(unknown)}; use {', '.join(CONDITION_KEYS)}"
         )
     if "formula" not in table.columns:
-        raise ValueError("conditions table: a 'formula' column is required (the paper always states it)")
+        raise InputError("conditions table: a 'formula' column is required (the paper always states it)")
     requests = []
     for number, row in enumerate(table.to_dict("records"), start=1):
         row_id = str(row.pop("id", f"row{number}"))
@@ -165,7 +152,7 @@ def conditional_requests(
             prompt = generation_prompt(conditions)
             choices = formula_elements(conditions["formula"]) if hold_elements else None
         except (KeyError, ValueError) as err:
-            raise ValueError(f"conditions table, row {number} ({row_id}): {err}") from err
+            raise InputError(f"conditions table, row {number} ({row_id}): {err}") from err
         requests += [
             SampleRequest(
                 f"{prefix}-{row_id}.{k}", "conditional", prompt, conditions=conditions, choices=choices
@@ -183,8 +170,6 @@ def infill_requests(
     With ``swap_table`` (the paper's constrained infill) only elements with a non-empty swap table
     are masked, and each request carries that table as the answers it allows.
     """
-    from xtalgen.lm.infill import swap_table as table_of  # noqa: PLC0415
-
     rng = np.random.default_rng(seed)
     requests = []
     for row_id, cif in zip(structures["id"].astype(str), structures["cif"], strict=True):
@@ -195,7 +180,7 @@ def infill_requests(
         text = encode(structure)
         elements = sorted({el.symbol for el in structure.composition.elements})
         if swap_table:
-            elements = [el for el in elements if table_of(el)]
+            elements = [el for el in elements if swap_table_of(el)]
             if not elements:
                 log.warning("infill: no element of %s has a swap table, skipped", row_id)
                 continue
@@ -210,7 +195,7 @@ def infill_requests(
                     source_id=row_id,
                     source_cif=structure.to(fmt="cif"),
                     masked_element=element,
-                    choices=table_of(element) if swap_table else None,
+                    choices=swap_table_of(element) if swap_table else None,
                 )
             )
     return requests

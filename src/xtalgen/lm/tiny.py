@@ -14,7 +14,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, set_seed
 
 from xtalgen.lm.base import load_tokenizer
 from xtalgen.lm.records import CompletionDataset, PadCollator
-from xtalgen.lm.training import TrainSettings, fingerprint, plot_losses, train
+from xtalgen.lm.training import TrainSettings, fingerprint, train
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -72,11 +72,7 @@ def pretrain_tiny(
     val_set = CompletionDataset(val_records, tokenizer, length, what="validation") if val_records else None
     collator = PadCollator(tokenizer.pad_token_id)
     stamp = fingerprint(model_settings, train_settings, len(tokenizer), train_records, val_records)
-    table = train(
-        model, train_set, val_set, collator, out_dir=out_dir, settings=train_settings, fingerprint=stamp
-    )
+    train(model, train_set, val_set, collator, out_dir=out_dir, settings=train_settings, fingerprint=stamp)
     model.save_pretrained(out_dir / "model")
     tokenizer.save_pretrained(out_dir / "model")
-    n = sum(p.numel() for p in model.parameters())
-    plot_losses(table, out_dir / "loss.png", f"tiny LLaMA pretraining ({n / 1e6:.1f} M parameters)")
     return model

@@ -17,13 +17,14 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from xtalgen.errors import InputError
 from xtalgen.io import Progress, atomic_output
 from xtalgen.lm.records import IGNORE
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["TrainSettings", "fingerprint", "log_table", "plot_losses", "train"]
+__all__ = ["TrainSettings", "fingerprint", "log_table", "train"]
 log = logging.getLogger(__name__)
 
 
@@ -59,13 +60,13 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         if self.element_weight <= 0.0:
-            raise ValueError(f"element_weight must be positive, not {self.element_weight}")
+            raise InputError(f"element_weight must be positive, not {self.element_weight}")
         if self.decay_fraction is None:
             return
         if not 0.0 < self.decay_fraction <= 1.0:
-            raise ValueError(f"decay_fraction must be in (0, 1], not {self.decay_fraction}")
+            raise InputError(f"decay_fraction must be in (0, 1], not {self.decay_fraction}")
         if self.max_steps <= 0:
-            raise ValueError("a decay_fraction needs a step count: set max_steps (CLI: --max-steps)")
+            raise InputError("a decay_fraction needs a step count: set max_steps (CLI: --max-steps)")
 
     def scheduler(self) -> tuple[str, dict[str, int]]:
         """The scheduler's name in transformers, and its keyword arguments."""
@@ -146,28 +147,6 @@ def log_table(history: list[dict[str, Any]]) -> pd.DataFrame:
             row["val_loss"] = item["eval_loss"]
     table = pd.DataFrame(sorted(rows.values(), key=lambda r: r["step"]))
     return table.reindex(columns=["step", "loss", "lr", "val_loss"])
-
-
-def plot_losses(table: pd.DataFrame, path: Path, title: str) -> None:
-    """Loss curve for the report."""
-    import matplotlib as mpl  # noqa: PLC0415
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    train_rows = table.dropna(subset=["loss"])
-    val_rows = table.dropna(subset=["val_loss"])
-    ax.plot(train_rows["step"], train_rows["loss"], label="train")
-    if len(val_rows):
-        ax.plot(val_rows["step"], val_rows["val_loss"], "o-", label="validation")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("cross-entropy loss")
-    ax.set_title(title, fontsize=9)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
 
 
 def _precision(settings: TrainSettings) -> dict[str, bool]:

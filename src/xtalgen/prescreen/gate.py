@@ -14,19 +14,18 @@ import numpy as np
 import pandas as pd
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from xtalgen.prescreen.energies import CompatibilityError, corrected_entry
+from xtalgen.errors import InputError, XtalgenError
+from xtalgen.hull.energies import CompatibilityError, corrected_entry
 from xtalgen.structures_io import parse_cif
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from matgl.apps.pes import Potential
     from pymatgen.entries.computed_entries import ComputedEntry
 
-__all__ = ["ModelAccuracyError", "check_accuracy", "measure_errors", "plot_errors"]
+__all__ = ["ModelAccuracyError", "check_accuracy", "measure_errors"]
 
 
-class ModelAccuracyError(RuntimeError):
+class ModelAccuracyError(XtalgenError, RuntimeError):
     """The potential is further from DFT than the configured tolerance."""
 
 
@@ -43,7 +42,7 @@ def measure_errors(
 
     ground = table[table["e_above_hull"] == 0]
     if ground.empty:
-        raise ValueError("no ground states (e_above_hull == 0) to validate the potential against")
+        raise InputError("no ground states (e_above_hull == 0) to validate the potential against")
     sample = ground.sample(n=min(size, len(ground)), random_state=seed)
     mu = {el: entry.energy_per_atom for el, entry in references.items()}
     calculator = PESCalculator(potential)
@@ -90,24 +89,3 @@ def check_accuracy(errors: pd.DataFrame, max_error: float) -> float:
             "for the published weights); otherwise choose a better prescreen.model"
         )
     return median
-
-
-def plot_errors(errors: pd.DataFrame, path: Path, title: str) -> None:
-    """Parity plot of model against DFT formation energies, for the report."""
-    import matplotlib as mpl  # noqa: PLC0415
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(errors["e_form_dft"], errors["e_form_model"], s=14)
-    low = float(min(errors["e_form_dft"].min(), errors["e_form_model"].min())) - 0.2
-    high = float(max(errors["e_form_dft"].max(), errors["e_form_model"].max())) + 0.2
-    ax.plot([low, high], [low, high], color="grey", lw=1)
-    ax.set_xlabel("DFT formation energy (eV/atom)")
-    ax.set_ylabel("model formation energy (eV/atom)")
-    median = float(np.median(np.abs(errors["error"])))
-    ax.set_title(f"{title}\nmedian |error| {median:.3f} eV/atom (n={len(errors)})", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)

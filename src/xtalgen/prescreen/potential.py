@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xtalgen.errors import XtalgenError
 from xtalgen.prescreen.m3gnet_compat import predates_source_aggregation, restore_destination_aggregation
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ DEFAULT_MODEL = "M3GNet-MP-2021.2.8-PES"
 log = logging.getLogger(__name__)
 
 
-class PotentialUnavailableError(RuntimeError):
+class PotentialUnavailableError(XtalgenError, RuntimeError):
     """The potential cannot be loaded: no such folder, and no way to fetch it by name."""
 
 

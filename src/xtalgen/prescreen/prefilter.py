@@ -1,9 +1,9 @@
 """Cheap checks that keep hopeless structures away from the relaxation, and bad relaxations out.
 
-Two verdicts live here. ``cdvae_reason`` is CDVAE's structural validity (Xie et al., ICLR 2022) as
-CDVAE computes it, for the evaluation's metric. ``prefilter_reason`` guards the relaxation: it adds
-what CDVAE's minimum-image distances miss, such as a cell so skewed that every atom sits 0.07 Å from
-its own periodic image, which a potential "relaxes" in zero steps to a meaningless energy.
+``prefilter_reason`` guards the relaxation. Beside CDVAE's distance floor (the evaluation's validity,
+``evaluate.validity``) it catches what CDVAE's minimum-image distances miss, such as a cell so skewed
+that every atom sits 0.07 Å from its own periodic image, which a potential "relaxes" in zero steps to a
+meaningless energy.
 """
 
 from __future__ import annotations
@@ -11,41 +11,18 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
+from xtalgen.structures_io import MAX_LATTICE_LENGTH
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-__all__ = [
-    "MAX_LATTICE_LENGTH",
-    "MIN_DISTANCE",
-    "MIN_VOLUME",
-    "MIN_VOLUME_PER_ATOM",
-    "cdvae_reason",
-    "prefilter_reason",
-]
+__all__ = ["MIN_DISTANCE", "MIN_VOLUME_PER_ATOM", "prefilter_reason"]
 
-# CDVAE's structural validity: no two atoms closer than 0.5 Å, and a cell volume of at least 0.1 Å^3.
+# No two atoms closer than this (Å), periodic images included: CDVAE's floor, applied to every image.
 MIN_DISTANCE = 0.5
-MIN_VOLUME = 0.1
 # The relaxation guard's floor: the densest known solids hold about 5 Å^3 per atom, so a cell under
 # 1 Å^3 per atom is no crystal.
 MIN_VOLUME_PER_ATOM = 1.0
-# Above this a lattice length (Å) is no crystal of an inorganic dataset, and a neighbour search over
-# it would try to allocate memory for the empty space.
-MAX_LATTICE_LENGTH = 1000.0
-
-
-def cdvae_reason(structure: Structure) -> str | None:
-    """Why ``structure`` fails CDVAE's structural validity, or None when it passes."""
-    n = len(structure)
-    if structure.volume < MIN_VOLUME:
-        return f"volume {structure.volume:.3g} Å^3 is below {MIN_VOLUME} (CDVAE validity)"
-    distances = structure.distance_matrix + np.eye(n) * (MIN_DISTANCE + 10.0)
-    shortest = float(distances.min())
-    if shortest < MIN_DISTANCE:
-        return f"atoms {shortest:.2f} Å apart, closer than {MIN_DISTANCE} Å (CDVAE validity)"
-    return None
 
 
 def _cell_reason(structure: Structure) -> str | None:

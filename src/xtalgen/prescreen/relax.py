@@ -16,6 +16,8 @@ import numpy as np
 from ase import Atoms as AseAtoms
 from ase.optimize import FIRE
 
+from xtalgen.errors import XtalgenError
+
 if TYPE_CHECKING:
     from matgl.apps.pes import Potential
     from pymatgen.core import Structure
@@ -45,7 +47,7 @@ class RelaxResult:
     seconds: float
 
 
-class RelaxationAbortedError(RuntimeError):
+class RelaxationAbortedError(XtalgenError, RuntimeError):
     """The guard stopped a relaxation; the message is the reason recorded for the structure."""
 
 

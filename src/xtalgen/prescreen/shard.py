@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pymatgen.core import Structure
 
+from xtalgen.hull.energies import CompatibilityError, corrected_entry
+from xtalgen.hull.flags import RatingSettings, flag_of, is_flagged
+from xtalgen.hull.reference import HullCoverage, HullError, e_above_hull, load_hull
 from xtalgen.io import Progress, atomic_output, die_with_parent, job_cores, output_lock
-from xtalgen.prescreen.energies import CompatibilityError, corrected_entry
-from xtalgen.prescreen.hull import HullCoverage, HullError, e_above_hull, load_hull
 from xtalgen.prescreen.prefilter import prefilter_reason
 from xtalgen.prescreen.relax import RelaxationAbortedError, RelaxSettings, relax
 
@@ -31,16 +32,13 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-    from xtalgen.prescreen.hull import ReferenceHull
+    from xtalgen.hull.reference import ReferenceHull
     from xtalgen.structures_io import StructureInput
 
 __all__ = [
-    "FLAGS",
     "RELAX_COLUMNS",
     "RESULT_COLUMNS",
     "PrescreenSettings",
-    "RatingSettings",
-    "is_flagged",
     "prescreen",
     "rate",
     "relax_structures",
@@ -75,8 +73,6 @@ RESULT_COLUMNS = [
     "seconds",
     "cif_relaxed",
 ]
-# Why a rated E_hull is not to be trusted as a distance to the hull.
-FLAGS = ("no_reference_compounds", "far_below_hull")
 log = logging.getLogger(__name__)
 
 
@@ -107,15 +103,6 @@ class PrescreenSettings:
         """What a journal record must match to be reused: structure, weights and settings."""
         text = repr((cif, weights, self.aggregation, self.relax, self.min_sites, self.max_sites))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class RatingSettings:
-    """When a rated E_hull is flagged instead of trusted."""
-
-    # MP-20 ground states relaxed with the gated M3GNet sit within a few hundredths of an eV/atom of
-    # the hull; far below it, the potential or the hull is wrong, not the crystal a discovery.
-    max_below_hull: float = 0.2
 
 
 _POTENTIAL: Any = None
@@ -170,26 +157,6 @@ def _relax_one(job: tuple[str, str, str, RelaxSettings]) -> dict[str, Any]:
     }
 
 
-def _flag(ehull: float, compounds: int, n_elements: int, settings: RatingSettings) -> tuple[str, str]:
-    """The flag of a rated structure and the reason in words; ("", "") when E_hull can be trusted.
-
-    An element's hull is its own reference entries, so a one-element structure needs no compound.
-    """
-    if compounds == 0 and n_elements >= 2:
-        return (
-            "no_reference_compounds",
-            "the hull holds no compound of this chemical system: E_hull is only a formation energy "
-            "against the elements",
-        )
-    if ehull < -settings.max_below_hull:
-        return (
-            "far_below_hull",
-            f"E_hull {ehull:.3f} eV/atom is more than {settings.max_below_hull} below the hull: "
-            "the potential or the hull is wrong here",
-        )
-    return "", ""
-
-
 def _rate(
     record: dict[str, Any], hull: ReferenceHull, coverage: HullCoverage, settings: RatingSettings
 ) -> dict[str, Any]:
@@ -203,7 +170,7 @@ def _rate(
     except (CompatibilityError, HullError, ValueError) as err:
         return record | {"status": "unrated", "reason": str(err)}
     compounds = coverage.compounds(structure.composition)
-    flag, reason = _flag(ehull, compounds, len(structure.composition.elements), settings)
+    flag, reason = flag_of(ehull, compounds, len(structure.composition.elements), settings)
     return record | {
         "status": "ok",
         "reason": reason,
@@ -353,13 +320,6 @@ def prescreen(
     with atomic_output(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     return table
-
-
-def is_flagged(results: pd.DataFrame) -> pd.Series:
-    """Rows whose E_hull carries a flag (see ``FLAGS``)."""
-    if "flag" not in results.columns:
-        return pd.Series(False, index=results.index)
-    return results["flag"].fillna("").astype(str) != ""
 
 
 def select_metastable(results: pd.DataFrame, ehull_max: float, *, keep_flagged: bool = False) -> pd.DataFrame:

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from xtalgen.dataset.mp20 import PROPERTY_COLUMNS, REQUIRED_COLUMNS, read_table
 from xtalgen.dataset.sources import find_split_file
-from xtalgen.io import atomic_output, read_csv
-from xtalgen.prescreen.gate import check_accuracy, measure_errors, plot_errors
-from xtalgen.prescreen.hull import (
+from xtalgen.errors import InputError
+from xtalgen.hull.rates import DEFINITIONS, stability_rates
+from xtalgen.hull.reference import (
     dataset_entries,
     elemental_references,
     load_entries,
     mp_gga_entries,
     save_hull,
 )
+from xtalgen.io import atomic_output, read_csv
+from xtalgen.prescreen.gate import check_accuracy, measure_errors
 from xtalgen.prescreen.potential import load_potential
-from xtalgen.prescreen.rates import DEFINITIONS, stability_rates
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "build_hull_file",
@@ -72,10 +76,10 @@ def build_hull_file(
         reference, sources = "entries", [source or str(entries)]
         hull_entries = mp_gga_entries(load_entries(entries))
         if not hull_entries:
-            raise ValueError(f"{source or entries}: no GGA or GGA+U entries to build a hull from")
+            raise InputError(f"{source or entries}: no GGA or GGA+U entries to build a hull from")
     elif mp_api_structures is not None:
         from xtalgen.dataset.sources import default_cache_dir  # noqa: PLC0415
-        from xtalgen.prescreen.hull_mp_api import mp_api_entries  # noqa: PLC0415
+        from xtalgen.hull.mp_api import mp_api_entries  # noqa: PLC0415
         from xtalgen.structures_io import read_structures  # noqa: PLC0415
 
         reference, sources = "mp_api", ["Materials Project API (GGA_GGA+U)"]
@@ -83,7 +87,7 @@ def build_hull_file(
         hull_entries = mp_api_entries(compositions, mp_api_cache or default_cache_dir() / "mp_api")
     else:
         if not dataset or elemental_refs is None:
-            raise ValueError("the dataset hull needs --dataset and --elemental-refs")
+            raise InputError("the dataset hull needs --dataset and --elemental-refs")
         reference, sources = "dataset", [str(p) for p in dataset]
         references = elemental_references(elemental_refs)
         hull_entries = dataset_entries(dataset_tables(dataset), references)
@@ -106,12 +110,15 @@ def validate_potential_files(
     model: str,
     aggregation: str,
     out_json: Path,
-    out_png: Path | None,
     size: int,
     max_error: float,
     seed: int = 0,
+    on_errors: Callable[[pd.DataFrame, str], None] | None = None,
 ) -> float:
-    """Measure the potential, write the figures, then apply the gate."""
+    """Measure the potential, hand its errors and a label to ``on_errors``, then apply the gate.
+
+    ``on_errors`` runs before the gate, so a caller can draw the parity plot of a potential that fails.
+    """
     references = elemental_references(elemental_refs)
     table = pd.concat(dataset_tables(dataset), ignore_index=True)
     loaded = load_potential(model, aggregation)  # type: ignore[arg-type]
@@ -126,9 +133,8 @@ def validate_potential_files(
         "passed": median <= max_error,
         "errors": errors.to_dict("records"),
     }
-    if out_png is not None:
-        with atomic_output(out_png) as tmp:
-            plot_errors(errors, tmp, f"{Path(str(model)).name} ({loaded.aggregation} aggregation)")
+    if on_errors is not None:
+        on_errors(errors, f"{Path(str(model)).name} ({loaded.aggregation} aggregation)")
     check_accuracy(errors, max_error)
     with atomic_output(out_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
@@ -157,8 +163,9 @@ def split_structures(source: Path, shards: list[Path], max_structures: int | Non
 
 def rate_files(relaxed: list[Path], hull: Path, out: Path, max_below_hull: float = 0.2) -> pd.DataFrame:
     """One results table: the shards' relaxations, each rated on ``hull`` with its coverage and flag."""
-    from xtalgen.prescreen.hull import load_hull  # noqa: PLC0415
-    from xtalgen.prescreen.shard import RELAX_COLUMNS, RatingSettings, rate  # noqa: PLC0415
+    from xtalgen.hull.flags import RatingSettings  # noqa: PLC0415
+    from xtalgen.hull.reference import load_hull  # noqa: PLC0415
+    from xtalgen.prescreen.shard import RELAX_COLUMNS, rate  # noqa: PLC0415
 
     tables = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in relaxed]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RELAX_COLUMNS)
@@ -178,18 +185,18 @@ def select_files(
     ehull_max: float,
     out_csv: Path,
     out_summary: Path,
-    out_png: Path | None = None,
     *,
     out_flagged: Path | None = None,
     keep_flagged: bool = False,
     structures: Path | None = None,
 ) -> pd.DataFrame:
-    """The metastable set at ``ehull_max``, the flagged rows, a summary, and the E_hull histogram.
+    """The metastable set at ``ehull_max``, the flagged rows and a summary of the rates.
 
     The summary's rates are those of ``evaluate``; given the prescreened ``structures`` with a
     ``task`` column, it also gives them per task, over every structure of the task handed in.
     """
-    from xtalgen.prescreen.shard import is_flagged, select_metastable  # noqa: PLC0415
+    from xtalgen.hull.flags import is_flagged  # noqa: PLC0415
+    from xtalgen.prescreen.shard import select_metastable  # noqa: PLC0415
 
     table = pd.read_csv(results, keep_default_na=False, na_values=[""])
     chosen = select_metastable(table, ehull_max, keep_flagged=keep_flagged)
@@ -218,9 +225,6 @@ def select_files(
     } | DEFINITIONS
     with atomic_output(out_summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    if out_png is not None:
-        with atomic_output(out_png) as tmp:
-            _plot_ehull(rated, ehull_max, tmp)
     return chosen
 
 
@@ -234,7 +238,7 @@ def _tasks(structures: Path) -> dict[str, str] | None:
 
 
 def _rates(table: pd.DataFrame, n_all: int, keep_flagged: bool) -> dict[str, Any]:
-    from xtalgen.prescreen.shard import is_flagged  # noqa: PLC0415
+    from xtalgen.hull.flags import is_flagged  # noqa: PLC0415
 
     ok = table["status"] == "ok"
     ehull = table["e_above_hull"].where(ok).astype(float).to_numpy()
@@ -250,37 +254,3 @@ def _rates_by_task(table: pd.DataFrame, tasks: dict[str, str], keep_flagged: boo
         part = table[table_tasks == task]
         out[task] = {"structures": n_all, **_rates(part, n_all, keep_flagged)}
     return out
-
-
-def _plot_ehull(rated: pd.DataFrame, ehull_max: float, path: Path) -> None:
-    import matplotlib as mpl  # noqa: PLC0415
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
-
-    from xtalgen.prescreen.shard import is_flagged  # noqa: PLC0415
-
-    flagged = is_flagged(rated)
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    values = rated["e_above_hull"].clip(-1.0, 1.0)
-    if len(values):
-        bins = [x / 20 for x in range(-20, 21)]
-        ax.hist(
-            [values[~flagged], values[flagged]],
-            bins=bins,
-            stacked=True,
-            color=["tab:blue", "tab:orange"],
-            label=[f"trusted ({int((~flagged).sum())})", f"flagged ({int(flagged.sum())})"],
-        )
-    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"metastable at or below {ehull_max}")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # the axis counts structures
-    ax.set_xlabel("M3GNet E_hull (eV/atom, clipped to [-1, 1])")
-    ax.set_ylabel("structures")
-    counts = rated.loc[flagged, "flag"].value_counts()
-    detail = ", ".join(f"{n} {name}" for name, n in counts.items()) or "none flagged"
-    ax.set_title(f"{len(rated)} rated structures ({detail})", fontsize=9)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pymatgen.core import Element, Lattice, Structure
 
+from xtalgen.errors import InputError, XtalgenError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -42,7 +44,7 @@ COORD_DECIMALS = 2
 MASK_TOKEN = "[MASK]"
 
 
-class CrystalParseError(ValueError):
+class CrystalParseError(XtalgenError, ValueError):
     """A text is not a valid crystal string; the message says which line and why."""
 
 
@@ -64,7 +66,7 @@ def encode(structure: Structure, translation: ArrayLike | None = None) -> str:
         A fractional vector added to every site before wrapping: the paper's augmentation.
     """
     if not structure.is_ordered:
-        raise ValueError("a crystal string needs an ordered structure (no partial occupancy)")
+        raise InputError("a crystal string needs an ordered structure (no partial occupancy)")
     frac = np.asarray(structure.frac_coords, dtype=float)
     if translation is not None:
         frac = frac + np.asarray(translation, dtype=float).reshape(1, 3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from xtalgen.errors import InputError
 from xtalgen.text.codec import MASK_TOKEN, element_lines, encode
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def generation_prompt(conditions: Mapping[str, Any] | None = None) -> str:
     """
     conditions = dict(conditions or {})
     if conditions and "formula" not in conditions:
-        raise ValueError("a conditional prompt always states the formula")
+        raise InputError("a conditional prompt always states the formula")
     text = GENERATION_HEADER
     for key in CONDITION_KEYS:
         if key in conditions:
@@ -137,18 +138,18 @@ def stated_formula(formula: str, style: FormulaStyle) -> str:
     if style == "reduced":
         return formula
     if style != "cell":
-        raise ValueError(f"unknown formula style {style!r}; known: {', '.join(FORMULA_STYLES)}")
+        raise InputError(f"unknown formula style {style!r}; known: {', '.join(FORMULA_STYLES)}")
     from pymatgen.core import Composition  # noqa: PLC0415
 
     try:
         composition = Composition(str(formula))
     except (ValueError, KeyError) as err:
-        raise ValueError(f"formula {formula!r} is not a chemical formula ({err})") from err
+        raise InputError(f"formula {formula!r} is not a chemical formula ({err})") from err
     from pymatgen.core import Element  # noqa: PLC0415
 
     symbols = [str(element) for element in composition.elements]
     if not symbols or not all(Element.is_valid_symbol(symbol) for symbol in symbols):
-        raise ValueError(f"formula {formula!r} is not a chemical formula (elements read: {symbols})")
+        raise InputError(f"formula {formula!r} is not a chemical formula (elements read: {symbols})")
     ordered = sorted(composition.items(), key=lambda item: (item[0].X, item[0].symbol))
     return _written([(element.symbol, amount) for element, amount in ordered])
 
@@ -166,7 +167,7 @@ def mask_element(crystal_text: str, element: str) -> str:
             lines[i] = MASK_TOKEN
             hits += 1
     if not hits:
-        raise ValueError(f"element {element!r} is not in the crystal string")
+        raise InputError(f"element {element!r} is not in the crystal string")
     return "\n".join(lines)
 
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from monty.json import MontyDecoder, MontyEncoder
 
 from xtalgen.dataset.sources import offline
+from xtalgen.hull.reference import HullError
 from xtalgen.io import atomic_output
-from xtalgen.prescreen.hull import HullError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

@@ -23,11 +23,12 @@ from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEn
 from xtalgen.cli import main
 from xtalgen.config_check import ConfigError, check_config
 from xtalgen.dataset.sources import sha256sum
+from xtalgen.hull.energies import corrected_entry
+from xtalgen.hull.flags import RatingSettings
+from xtalgen.hull.reference import HullCoverage, HullError, elemental_references, load_hull, save_hull
 from xtalgen.prescreen import shard
-from xtalgen.prescreen.energies import corrected_entry
-from xtalgen.prescreen.hull import HullCoverage, HullError, elemental_references, load_hull, save_hull
 from xtalgen.prescreen.relax import RelaxResult
-from xtalgen.prescreen.shard import PrescreenSettings, RatingSettings, prescreen, select_metastable
+from xtalgen.prescreen.shard import PrescreenSettings, prescreen, select_metastable
 from xtalgen.prescreen.stage import build_hull_file
 from xtalgen.testing import shared_data_dir
 

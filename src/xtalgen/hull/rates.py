@@ -3,7 +3,7 @@
 The paper counts a structure as metastable when its M3GNet E_hull is below 0.1 eV/atom, and reports
 the share over every sample it drew, all of which it rated. A run that rates only some samples gets
 two numbers: the share among the rated ones, and the share among all, which is the paper's figure
-exactly when every valid sample was rated. A flagged E_hull (see ``prescreen.shard.FLAGS``) is no
+exactly when every valid sample was rated. A flagged E_hull (see ``hull.flags.FLAGS``) is no
 distance to a hull, so it is rated but never metastable unless the user keeps flagged rows.
 """
 

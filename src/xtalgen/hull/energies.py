@@ -14,6 +14,8 @@ from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
 from pymatgen.entries.computed_entries import ComputedStructureEntry
 from pymatgen.io.vasp.sets import MPRelaxSet
 
+from xtalgen.errors import XtalgenError
+
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
@@ -22,7 +24,7 @@ __all__ = ["CompatibilityError", "corrected_entry", "mp_run_parameters"]
 _COMPAT = MaterialsProject2020Compatibility(check_potcar=False)
 
 
-class CompatibilityError(ValueError):
+class CompatibilityError(XtalgenError, ValueError):
     """MP2020 compatibility refuses the entry (for example an element it has no correction for)."""
 
 

@@ -17,6 +17,8 @@ from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram, PhaseDiagram
 from pymatgen.core import Composition, Element
 from pymatgen.entries.computed_entries import ComputedEntry
 
+from xtalgen.errors import XtalgenError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class HullError(ValueError):
+class HullError(XtalgenError, ValueError):
     """A hull reference cannot be built or cannot rate an entry."""
 
 

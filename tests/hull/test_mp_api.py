@@ -10,8 +10,8 @@ import pytest
 from mp_api.client import MPRester
 from pymatgen.core import Composition, Lattice, Structure
 
-from xtalgen.prescreen.hull import HullError, dataset_entries, elemental_references, load_hull
-from xtalgen.prescreen.hull_mp_api import MP_CRITERIA, maximal_chemsys, mp_api_entries
+from xtalgen.hull.mp_api import MP_CRITERIA, maximal_chemsys, mp_api_entries
+from xtalgen.hull.reference import HullError, dataset_entries, elemental_references, load_hull
 from xtalgen.prescreen.stage import build_hull_file, dataset_tables
 from xtalgen.testing import shared_data_dir
 

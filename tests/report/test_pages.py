@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from xtalgen.io import Progress
-from xtalgen.provenance import candidates_page, conditional_page, headline_rst, html_table
+from xtalgen.report.html import html_table
+from xtalgen.report.pages import candidates_page, conditional_page, headline_rst
 
 
 def test_tables_escape_text_and_keep_raw_columns():
