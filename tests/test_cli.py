@@ -239,6 +239,7 @@ def test_a_project_error_is_one_line(tmp_path: Path, capsys, monkeypatch):
 
 def test_a_bug_keeps_its_traceback(tmp_path: Path, monkeypatch):
     """A ValueError or RuntimeError from a bug, not from the project's own checks, is not hidden."""
+
     def broken(args):
         return {}["missing"]
 

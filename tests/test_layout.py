@@ -1,10 +1,10 @@
 """The library's layout is the DAG: one package per stage, and imports that point one way only.
 
 text <- dataset <- lm; dataset <- hull <- prescreen, dft, evaluate (none of these three imports
-another); report reads what the stages write and imports only the hull. The shared top-level modules import no stage,
-and no stage imports the CLI. The CLI and the test helpers (xtalgen.testing, which build tokenizers
-and models for tests) sit on top and may import any stage. No two modules import each other, however
-far round: a cycle fails even inside one package.
+another); report reads what the stages write and imports only the hull. The shared top-level modules
+import no stage, and no stage imports the CLI. The CLI and the test helpers (xtalgen.testing, which
+build tokenizers and models for tests) sit on top and may import any stage. No two modules import
+each other, however far round: a cycle fails even inside one package.
 """
 
 from __future__ import annotations

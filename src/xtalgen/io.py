@@ -10,6 +10,7 @@ import contextlib
 import gzip
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -106,32 +107,30 @@ def check_output(path: Path, *, folder: bool = False) -> Path:
 def output_lock(path: Path) -> Iterator[Path]:
     """Hold ``.<name>.lock`` beside ``path`` for the block; a second run on the output is refused.
 
-    The lock is an flock, so it is released however the holder ends, even killed.
+    filelock's lock is an flock, so it is released however the holder ends, even killed. The
+    holder's pid goes into a file of its own: filelock truncates the lock file on every attempt.
     """
-    import fcntl  # noqa: PLC0415 - POSIX only, as the workflow
+    from filelock import FileLock, Timeout  # noqa: PLC0415
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = path.parent / f".{path.name}.lock"
-    handle = lock.open("a+")
+    lock_path = path.parent / f".{path.name}.lock"
+    holder = path.parent / f".{path.name}.lock.pid"
+    lock = FileLock(lock_path)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise OutputLockedError(
-                f"{path}: another run (pid {holder}) is writing this output; wait for it to end, or "
-                "give another output path"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield lock
-        lock.unlink(missing_ok=True)  # still held: no other run can be between open and flock
+        lock.acquire(blocking=False)
+    except Timeout:
+        pid = holder.read_text().strip() if holder.is_file() else "unknown"
+        raise OutputLockedError(
+            f"{path}: another run (pid {pid or 'unknown'}) is writing this output; wait for it to end, "
+            "or give another output path"
+        ) from None
+    try:
+        holder.write_text(f"{os.getpid()}\n")
+        yield lock_path
     finally:
-        handle.close()
+        holder.unlink(missing_ok=True)  # still held: no other run can be between acquire and here
+        lock.release()  # the lock file stays: removing it would let two runs lock two different files
 
 
 def read_csv(path: Path, what: str = "a CSV table", **kwargs: Any) -> pd.DataFrame:
@@ -176,33 +175,59 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal cursor moves mean nothing in a log
+
+
+class _LogLines:
+    """A file for tqdm that gives each report a line of its own, stamped with the time.
+
+    tqdm redraws one terminal line with carriage returns; in a log file that reads as one endless
+    line, so each redraw becomes a line here.
+    """
+
+    def write(self, text: str) -> int:
+        for part in _ESCAPES.sub("", text).replace("\n", "\r").split("\r"):
+            if part.strip():
+                print(f"[{time.strftime('%H:%M:%S')}] {part.rstrip()}", file=sys.stderr, flush=True)
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 class Progress:
-    """A line on stderr at the first step, then at least every ``every`` seconds, and at the end.
+    """tqdm's progress, as a line in the log at the first step, then at least every ``every`` s.
 
     Long jobs (pretraining, fine-tuning, sampling, relaxation) write to the log Snakemake names, so a
     user tailing it sees the job move; stderr is that log in every rule.
     """
 
     def __init__(self, what: str, total: int | None, every: float = 60.0) -> None:
-        self.what, self.total, self.every = what, total, every
-        self.start = time.monotonic()
-        self.last: float | None = None
+        from tqdm import tqdm  # noqa: PLC0415
+
+        self.bar = tqdm(
+            total=total or None,
+            desc=what,
+            file=_LogLines(),
+            mininterval=every,
+            miniters=1,
+            delay=1e-9,  # no line before the first step
+            ascii=True,
+            position=0,  # one line each: no cursor moves between bars in a log
+            leave=False,  # the last report is already in the log; closing adds none
+            bar_format="{desc}: {n_fmt} of {total_fmt} after {elapsed}, {remaining} left{postfix}"
+            if total
+            else "{desc}: {n_fmt} after {elapsed}{postfix}",
+        )
+        self.spoken = False
 
     def update(self, done: int, detail: str = "", *, force: bool = False) -> None:
-        """Report ``done`` of ``total`` if a line is due (or ``force``)."""
-        now = time.monotonic()
-        if not force and self.last is not None and now - self.last < self.every:
-            return
-        self.last = now
-        elapsed = now - self.start
-        of = f" of {self.total}" if self.total else ""
-        left = ""
-        if self.total and 0 < done < self.total:
-            left = f", about {elapsed / done * (self.total - done) / 60:.1f} min left"
-        tail = f"; {detail}" if detail else ""
-        stamp = time.strftime("%H:%M:%S")
-        print(
-            f"[{stamp}] {self.what}: {done}{of} after {elapsed / 60:.1f} min{left}{tail}",
-            file=sys.stderr,
-            flush=True,
-        )
+        """Report ``done`` of ``total`` if a line is due (or ``force``, or at the first step)."""
+        bar = self.bar
+        bar.set_postfix_str(detail, refresh=False)
+        before = bar.last_print_t
+        bar.update(done - bar.n)
+        printed = bar.last_print_t != before
+        if not printed and (force or not self.spoken):
+            bar.refresh()
+        self.spoken = True

@@ -58,8 +58,9 @@ def test_progress_speaks_at_the_first_step_then_when_due(capsys):
     progress.update(100, force=True)
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2
-    assert "steps: 1 of 100" in lines[0] and "min left; loss 2.0" in lines[0]
+    assert "steps: 1 of 100 after 00:00" in lines[0] and "left, loss 2.0" in lines[0]
     assert "steps: 100 of 100" in lines[1]
+    assert all(line.startswith("[") and "\r" not in line for line in lines)
 
 
 def test_headline_names_what_each_number_counts():

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from xtalgen.errors import XtalgenError
@@ -102,27 +98,30 @@ def fetch(
         raise DatasetUnavailableError(
             f"offline (XTALGEN_OFFLINE or HF_HUB_OFFLINE is set) and {target} is not cached: {hint}"
         )
-    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp_name)
+    import pooch  # noqa: PLC0415
+    import requests  # noqa: PLC0415
+
+    known = None if sha256 is None else "{}:{}".format(*_checksum(sha256))
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            shutil.copyfileobj(resp, out)
-        if sha256 is not None and not _matches(tmp, sha256):
-            algorithm, expected = _checksum(sha256)
-            got = file_digest(tmp, algorithm)
-            raise DatasetUnavailableError(
-                f"{url} downloaded with {algorithm} {got}, expected {expected}. The file at the URL "
-                "changed or the download was corrupted: check the URL, or set the checksum under "
-                f"{checksum_key} to the new value once you trust it"
-            )
-        tmp.replace(target)
-    except (urllib.error.URLError, OSError, ValueError) as err:
+        # pooch downloads beside the target and moves the file in only once its hash has matched.
+        path = pooch.retrieve(
+            url,
+            known_hash=known,
+            fname=target.name,
+            path=cache_dir,
+            progressbar=False,
+            downloader=pooch.HTTPDownloader(timeout=timeout),
+        )
+    except ValueError as err:  # pooch's hash mismatch
+        raise DatasetUnavailableError(
+            f"{url}: {err} The file at the URL changed or the download was corrupted: check the URL, "
+            f"or set the checksum under {checksum_key} to the new value once you trust it"
+        ) from err
+    except (requests.RequestException, OSError) as err:
         raise DatasetUnavailableError(
             f"cannot download {url} ({err}). Without network access, {hint}"
         ) from err
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return Path(path)
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:

@@ -207,17 +207,12 @@ def novel_mask(structures: list[Structure], training: list[Structure]) -> np.nda
 
 
 def unique_mask(structures: list[Structure]) -> np.ndarray:
-    """True for the first structure of each group of matching structures."""
-    matcher = _matcher()
-    kept: dict[str, list[Structure]] = defaultdict(list)
-    mask = []
-    for structure in structures:
-        formula = structure.composition.reduced_formula
-        seen = any(matcher.fit(structure, other) for other in kept[formula])
-        if not seen:
-            kept[formula].append(structure)
-        mask.append(not seen)
-    return np.array(mask, dtype=bool)
+    """True for the first structure of each group that pymatgen's ``group_structures`` forms."""
+    position = {id(structure): index for index, structure in enumerate(structures)}
+    mask = np.zeros(len(structures), dtype=bool)
+    for group in _matcher().group_structures(structures):
+        mask[min(position[id(member)] for member in group)] = True
+    return mask
 
 
 def _spacegroup(structure: Structure, symprec: float) -> int | None:
