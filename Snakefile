@@ -4,7 +4,9 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from xtalgen.config_check import ConfigError, check_config, coerce_overrides
+import jsonschema
+
+from xtalgen.config_check import ConfigError, check_config, coerce_overrides, describe_schema_error
 
 min_version("9.0")
 
@@ -12,12 +14,22 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# Snakemake's validate is the one schema check (and fills in the defaults); its error is reworded as
+# the config key and what is allowed there.
+coerce_overrides(config, Path(workflow.basedir) / "config.schema.yaml")
 try:
-    coerce_overrides(config, Path(workflow.basedir) / "config.schema.yaml")
-    check_config(config, Path(workflow.basedir) / "config.schema.yaml")
+    validate(config, "config.schema.yaml", set_default=True)
+except WorkflowError as err:
+    cause = err.__cause__ or err.__context__  # the schema's ValidationError
+    if not isinstance(cause, jsonschema.ValidationError):
+        raise
+    raise WorkflowError(
+        f"{describe_schema_error(cause)}. Every key is described in config.schema.yaml."
+    ) from None
+try:
+    check_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-validate(config, "config.schema.yaml", set_default=True)
 
 
 report: "report/workflow.rst"

@@ -257,9 +257,8 @@ def potential_model_input():
 
 
 def gate_inputs(wildcards):
-    split = "train" if "train" in SPLITS else SPLITS[0]
     return {
-        "dataset": f"{RESULTS}/data/{split}/structures.csv",
+        "dataset": f"{RESULTS}/data/{TRAIN_SPLIT}/structures.csv",
         "refs": elemental_refs_input(),
         "model": potential_model_input(),
     }
@@ -383,7 +382,7 @@ def pretraining_records():
     """The tiny base's corpus when it has extra rows, else the training split's records."""
     if tiny_extra_data():
         return f"{RESULTS}/model/corpus/prompts.jsonl"
-    return f"{RESULTS}/data/train/prompts.jsonl"
+    return f"{RESULTS}/data/{TRAIN_SPLIT}/prompts.jsonl"
 
 
 def pretrained_structures():
@@ -444,16 +443,15 @@ def finetune_inputs(wildcards):
     """Structures to draw from per use (finetune.draw: per_use), or the pre-drawn records."""
     per_use = config["finetune"]["draw"] == "per_use"
     return {
-        "train": f"{RESULTS}/data/train/{'structures.csv' if per_use else 'prompts.jsonl'}",
-        "val": f"{RESULTS}/data/val/prompts.jsonl",
+        "train": f"{RESULTS}/data/{TRAIN_SPLIT}/{'structures.csv' if per_use else 'prompts.jsonl'}",
+        "val": f"{RESULTS}/data/{VAL_SPLIT}/prompts.jsonl",
         "base": base_model_input(),
     }
 
 
 def _table_or_test_split(key):
     if config["sample"][key.split(".")[0]][key.split(".")[1]] is None:
-        split = "test" if "test" in SPLITS else SPLITS[-1]
-        return f"{RESULTS}/data/{split}/structures.csv"
+        return f"{RESULTS}/data/{TEST_SPLIT}/structures.csv"
     path = config_path(f"sample.{key}")
     if not path.is_file():
         raise WorkflowError(f"config key sample.{key}: {path} is not a file")

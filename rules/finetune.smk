@@ -5,7 +5,7 @@
 
 rule train_tokenizer:
     input:
-        f"{RESULTS}/data/train/prompts.jsonl",
+        f"{RESULTS}/data/{TRAIN_SPLIT}/prompts.jsonl",
     output:
         directory(f"{RESULTS}/model/tokenizer"),
     params:
@@ -23,7 +23,7 @@ rule train_tokenizer:
 
 rule pretraining_corpus:
     input:
-        records=f"{RESULTS}/data/train/prompts.jsonl",
+        records=f"{RESULTS}/data/{TRAIN_SPLIT}/prompts.jsonl",
         extra=tiny_extra_data(),
         held_out=expand(
             f"{RESULTS}/data/{{split}}/structures.csv",
@@ -60,7 +60,7 @@ rule pretrain_tiny:
     input:
         tokenizer=f"{RESULTS}/model/tokenizer",
         records=pretraining_records(),
-        val=f"{RESULTS}/data/val/prompts.jsonl",
+        val=f"{RESULTS}/data/{VAL_SPLIT}/prompts.jsonl",
     output:
         model=directory(f"{RESULTS}/model/tiny/model"),
         table=f"{RESULTS}/model/tiny/training_log.csv",

@@ -90,3 +90,158 @@ def test_readme_setup_command_makes_profile_slurm_resolvable(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "finetune" in done.stdout
+
+
+# Every schema key a stage's settings dataclass carries, and the field that carries it: the schema's
+# default is the default of a run with no config, the field's that of the library and the CLI.
+SETTINGS_FIELDS = {
+    "data.seed": [
+        ("xtalgen.dataset.prepare", "PrepareSettings", "seed"),
+        ("xtalgen.lm.draws", "DrawSettings", "seed"),
+    ],
+    "data.augment.copies": [("xtalgen.dataset.prepare", "PrepareSettings", "copies")],
+    "data.augment.translate": [
+        ("xtalgen.dataset.prepare", "PrepareSettings", "translate"),
+        ("xtalgen.lm.draws", "DrawSettings", "translate"),
+    ],
+    "data.augment.splits": [("xtalgen.dataset.prepare", "PrepareSettings", "augment_splits")],
+    "data.infill_fraction": [
+        ("xtalgen.dataset.prepare", "PrepareSettings", "infill_fraction"),
+        ("xtalgen.lm.draws", "DrawSettings", "infill_fraction"),
+    ],
+    "data.formula_style": [
+        ("xtalgen.dataset.prepare", "PrepareSettings", "formula_style"),
+        ("xtalgen.lm.draws", "DrawSettings", "formula_style"),
+    ],
+    "data.strict": [("xtalgen.dataset.prepare", "PrepareSettings", "strict")],
+    "data.max_rows": [("xtalgen.dataset.prepare", "PrepareSettings", "max_rows")],
+    **{
+        f"model.tiny.{name}": [("xtalgen.lm.tiny", "TinyModelSettings", name)]
+        for name in ("vocab_size", "hidden_size", "layers", "heads", "intermediate_size")
+    },
+    "model.tiny.element_weight": [("xtalgen.lm.training", "TrainSettings", "element_weight")],
+    "model.tiny.decay_fraction": [("xtalgen.lm.training", "TrainSettings", "decay_fraction")],
+    **{
+        f"finetune.lora.{name}": [("xtalgen.lm.lora", "LoraSettings", field)]
+        for name, field in (
+            ("r", "r"),
+            ("alpha", "alpha"),
+            ("dropout", "dropout"),
+            ("target_modules", "target_modules"),
+        )
+    },
+    **{
+        f"finetune.{name}": [("xtalgen.lm.training", "TrainSettings", name)]
+        for name in (
+            "learning_rate",
+            "warmup_steps",
+            "epochs",
+            "max_steps",
+            "batch_size",
+            "grad_accum",
+            "max_length",
+            "eval_steps",
+            "save_steps",
+            "seed",
+            "precision",
+            "gradient_checkpointing",
+            "completion_only",
+        )
+    },
+    **{
+        f"sample.{name}": [("xtalgen.lm.sampling", "SampleSettings", name)]
+        for name in (
+            "temperature",
+            "top_p",
+            "max_new_tokens",
+            "batch_size",
+            "max_attempts",
+            "seed",
+            "constraint",
+            "elements",
+            "max_sites",
+            "element_temperature",
+        )
+    },
+    **{
+        f"prescreen.{name}": [("xtalgen.prescreen.shard", "PrescreenSettings", name)]
+        for name in ("aggregation", "min_sites", "max_sites", "workers")
+    },
+    **{
+        f"prescreen.{name}": [("xtalgen.prescreen.relax", "RelaxSettings", name)]
+        for name in ("fmax", "steps", "max_seconds")
+    },
+    "prescreen.max_below_hull": [("xtalgen.hull.flags", "RatingSettings", "max_below_hull")],
+    **{
+        f"dft.{name}": [("xtalgen.dft.flows", "DftSettings", name)]
+        for name in ("backend", "maker", "incar_overrides", "vasp_cmd", "potcar_dir")
+    },
+}
+
+
+def _schema_default(schema: dict, key: str):
+    spec = schema
+    for part in key.split("."):
+        spec = spec["properties"][part]
+    return spec["default"]
+
+
+def _field_default(module: str, cls: str, name: str):
+    import dataclasses  # noqa: PLC0415
+    import importlib  # noqa: PLC0415
+
+    field = {f.name: f for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}[name]
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return list(a) == list(b)
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(a))
+    return a == b
+
+
+def test_the_schema_defaults_are_the_settings_dataclasses_defaults():
+    schema = yaml.safe_load((REPO / "config.schema.yaml").read_text())
+    differ = []
+    for key, fields in SETTINGS_FIELDS.items():
+        default = _schema_default(schema, key)
+        for module, cls, name in fields:
+            value = _field_default(module, cls, name)
+            if not _same(default, value):
+                differ.append(f"{key}: schema {default!r}, {cls}.{name} {value!r}")
+    assert not differ, "\n".join(differ)
+
+
+def test_the_embedded_config_sets_only_what_it_changes():
+    """config.yaml lists the embedded run's changes: no key there repeats the schema's default."""
+    schema = yaml.safe_load((REPO / "config.schema.yaml").read_text())
+    text = (REPO / "config.yaml").read_text()
+
+    def repeats(node: dict, spec: dict, prefix: str = "") -> list[str]:
+        found = []
+        for key, value in node.items():
+            sub = spec["properties"][key]
+            if isinstance(value, dict) and "properties" in sub:
+                found += repeats(value, sub, f"{prefix}{key}.")
+            elif "default" in sub and _same(value, sub["default"]):
+                found.append(prefix + key)
+        return found
+
+    assert repeats(yaml.safe_load(text), schema) == []
+    # Each setting sits under a comment that gives its reason; one comment may explain a block of
+    # settings, up to the next section.
+    explained, previous_comment = False, False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("-"):
+            continue
+        if stripped.startswith("#"):
+            explained = previous_comment = True
+            continue
+        if stripped.endswith(":"):
+            explained = previous_comment
+        else:
+            assert explained, f"config.yaml line {number} has no reason above it: {stripped}"
+        previous_comment = False

@@ -1,11 +1,17 @@
-"""Configuration errors that name the key and say what is allowed, before any job starts."""
+"""Configuration errors that name the key and say what is allowed, before any job starts.
+
+Snakemake's ``validate`` is the one schema validator: it checks the configuration against
+``config.schema.yaml`` and fills in the defaults. This module words its error as a config key and
+what is allowed there (``describe_schema_error``), reads ``--config`` text as the schema's types
+before it runs (``coerce_overrides``), and afterwards checks what no schema can say
+(``check_config``: NaN and infinity, and settings that are valid alone but not together).
+"""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from xtalgen.errors import XtalgenError
@@ -13,7 +19,9 @@ from xtalgen.errors import XtalgenError
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["ConfigError", "check_config", "coerce_overrides"]
+    import jsonschema
+
+__all__ = ["ConfigError", "check_config", "coerce_overrides", "describe_schema_error"]
 
 
 class ConfigError(XtalgenError, ValueError):
@@ -24,7 +32,8 @@ def _key(path: Any) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def describe_schema_error(error: jsonschema.ValidationError) -> str:
+    """The schema's verdict as the config key it concerns and what is allowed there."""
     key = _key(error.absolute_path)
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
@@ -112,15 +121,9 @@ def _non_finite(node: Any, path: tuple[str, ...] = ()) -> list[str]:
     return []
 
 
-def check_config(config: dict[str, Any], schema_path: Path) -> None:
-    """Raise one :class:`ConfigError` listing every problem, each with its dotted key."""
-    schema = yaml.safe_load(schema_path.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    messages = [_describe(e) for e in errors] + _non_finite(config) + _combinations(config)
+def check_config(config: dict[str, Any]) -> None:
+    """Raise one :class:`ConfigError` listing every problem the schema cannot see, each with its key."""
+    messages = _non_finite(config) + _combinations(config)
     if messages:
         lines = "\n".join(f"  - {m}" for m in messages)
-        raise ConfigError(
-            f"the configuration does not match {schema_path.name}:\n{lines}\n"
-            f"Every key is described in {schema_path}."
-        )
+        raise ConfigError(f"the configuration cannot run:\n{lines}")

@@ -90,7 +90,7 @@ class SampleSettings:
     batch_size: int = 32
     max_attempts: int = 3
     seed: int = 0
-    constraint: Constraint = "elements"
+    constraint: Constraint = "format"
     elements: tuple[str, ...] | None = None
     max_sites: int = 20
     # The element lines of generated crystals (not infill answers) at their own temperature; None:

@@ -84,7 +84,7 @@ class PrescreenSettings:
     aggregation: str = "auto"
     relax: RelaxSettings = field(default_factory=RelaxSettings)
     min_sites: int = 2
-    max_sites: int | None = None
+    max_sites: int | None = 20
     # Worker processes; None: one per core of the job (measured: one thread per small graph is
     # fastest, so cores are better spent on workers than on torch threads).
     workers: int | None = None
