@@ -1,6 +1,11 @@
-# Input functions, paths and config helpers shared by every stage.
+# Input functions and paths shared by every stage. Each stage's settings build themselves from its
+# config section (xtalgen.<stage>.settings); the rules hand them to the scripts as params.
 import os
 from pathlib import Path
+
+from xtalgen.dataset.settings import PrepareSettings
+from xtalgen.lm.settings import SampleSettings
+from xtalgen.prescreen.settings import PrescreenSettings
 
 # Tests, CI and the embedded config find the shared data through this variable.
 os.environ.setdefault(
@@ -45,21 +50,6 @@ def dataset_file(split):
         return str(find_split_file(local_dir, split))
     except DatasetUnavailableError as err:
         raise WorkflowError(f"config key data.local_dir: {err}") from None
-
-
-def prepare_settings():
-    """Keyword arguments of xtalgen.dataset.prepare.PrepareSettings, from config['data']."""
-    data = config["data"]
-    return {
-        "seed": data["seed"],
-        "copies": data["augment"]["copies"],
-        "translate": data["augment"]["translate"],
-        "augment_splits": tuple(data["augment"]["splits"]),
-        "infill_fraction": data["infill_fraction"],
-        "formula_style": data.get("formula_style", "reduced"),
-        "strict": data["strict"],
-        "max_rows": data["max_rows"],
-    }
 
 
 def all_outputs():
@@ -331,12 +321,6 @@ def shard_inputs(wildcards):
     }
 
 
-def prescreen_settings():
-    """The flat prescreen settings a shard's results depend on."""
-    keys = ("aggregation", "fmax", "steps", "max_seconds", "min_sites", "max_sites", "workers")
-    return {"model": potential_model(), **{k: config["prescreen"][k] for k in keys}}
-
-
 def base_model():
     """The base model the adapter is trained on: the tiny model built here, a folder, or a hub id."""
     base = config["model"]["base"]
@@ -490,11 +474,3 @@ def sample_shard_inputs(wildcards):
         "adapter": f"{RESULTS}/finetune/adapter",
         "base": base_model_input(),
     }
-
-
-def sample_settings():
-    keys = (
-        "batch_size", "temperature", "element_temperature", "top_p", "max_new_tokens", "max_attempts",
-        "constraint", "elements", "max_sites", "seed",
-    )  # fmt: skip
-    return {k: config["sample"][k] for k in keys}

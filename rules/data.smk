@@ -10,7 +10,7 @@ rule prepare_data:
         rejects=f"{RESULTS}/data/{{split}}/rejects.csv",
         summary=f"{RESULTS}/data/{{split}}/summary.json",
     params:
-        settings=prepare_settings(),
+        settings=PrepareSettings.from_config(config["data"]).config_values(),
         url=config["data"]["url"],
         sha256=config["data"]["sha256"],
         cache_dir=lambda wc: config_path("data.cache_dir"),

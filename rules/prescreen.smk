@@ -83,7 +83,9 @@ rule prescreen_shard:
     output:
         f"{RESULTS}/prescreen/shards/{{scatteritem}}.relaxed.csv",
     params:
-        settings=prescreen_settings(),
+        settings=PrescreenSettings.from_config(
+            {**config["prescreen"], "model": potential_model()}
+        ).config_values(),
         # Outside the outputs, so Snakemake keeps it when a job fails: a rerun resumes from it.
         journal=f"{RESULTS}/prescreen/journal/{{scatteritem}}.jsonl",
     log:

@@ -28,7 +28,7 @@ rule sample_shard:
     params:
         base=base_model(),
         trust_remote_code=config["model"]["trust_remote_code"],
-        settings=sample_settings(),
+        settings=SampleSettings.from_config(config["sample"]).config_values(),
     log:
         f"{RESULTS}/logs/sample/shard_{{scatteritem}}.log",
     benchmark:

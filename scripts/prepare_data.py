@@ -3,7 +3,8 @@
 import logging
 from pathlib import Path
 
-from xtalgen.dataset.prepare import PrepareSettings, prepare_split, split_outputs
+from xtalgen.dataset.prepare import prepare_split, split_outputs
+from xtalgen.dataset.settings import PrepareSettings
 from xtalgen.dataset.sources import resolve_split
 from xtalgen.io import log_to_file
 
@@ -27,6 +28,6 @@ else:
         sha256=snakemake.params.sha256,
         cache_dir=Path(cache) if cache else None,
     )
-settings = PrepareSettings(**snakemake.params.settings, workers=snakemake.threads)
+settings = PrepareSettings.from_config(snakemake.params.settings, workers=snakemake.threads)
 summary = prepare_split(source, split, out_dir, settings)
 logging.info("%s", summary)

@@ -4,7 +4,8 @@ import logging
 from pathlib import Path
 
 from xtalgen.io import log_to_file
-from xtalgen.prescreen.shard import PrescreenSettings, relax_structures
+from xtalgen.prescreen.settings import PrescreenSettings
+from xtalgen.prescreen.shard import relax_structures
 from xtalgen.structures_io import read_structures
 
 # Worker processes are spawned and import this file again: only the main process runs the job.

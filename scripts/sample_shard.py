@@ -5,16 +5,14 @@ from pathlib import Path
 
 from xtalgen.io import log_to_file
 from xtalgen.lm.base import ModelSpec
-from xtalgen.lm.sampling import SampleSettings
+from xtalgen.lm.settings import SampleSettings
 from xtalgen.lm.stage import sample_files
 
 log_to_file(snakemake.log[0])
 values = dict(snakemake.params.settings)
 shard = int(snakemake.wildcards.scatteritem.split("-of-")[0])
 values["seed"] += shard  # a seed per shard: shards never repeat each other's draws
-if values["elements"] is not None:
-    values["elements"] = tuple(values["elements"])
-settings = SampleSettings(**values)
+settings = SampleSettings.from_config(values)
 spec = ModelSpec(snakemake.params.base, trust_remote_code=snakemake.params.trust_remote_code)
 table = sample_files(
     Path(snakemake.input.requests), spec, Path(snakemake.input.adapter), Path(snakemake.output[0]), settings

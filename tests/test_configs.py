@@ -245,3 +245,44 @@ def test_the_embedded_config_sets_only_what_it_changes():
         else:
             assert explained, f"config.yaml line {number} has no reason above it: {stripped}"
         previous_comment = False
+
+
+def _schema_section(schema: dict, name: str) -> dict:
+    """The section as Snakemake's validate fills it from the schema's defaults alone."""
+
+    def fill(spec: dict) -> dict:
+        out = {}
+        for key, sub in spec["properties"].items():
+            out[key] = (
+                fill(sub) if sub.get("type") == "object" and "properties" in sub else sub.get("default")
+            )
+        return out
+
+    return fill(schema["properties"][name])
+
+
+def test_each_stage_builds_its_settings_from_its_config_section_and_back():
+    from xtalgen.dataset.settings import PrepareSettings  # noqa: PLC0415
+    from xtalgen.lm.settings import SampleSettings  # noqa: PLC0415
+    from xtalgen.prescreen.settings import PrescreenSettings, RelaxSettings  # noqa: PLC0415
+
+    schema = yaml.safe_load((REPO / "config.schema.yaml").read_text())
+    data = _schema_section(schema, "data")  # infill_fraction 0.3333333333 against 1/3: equal to 1e-9
+    built, default = PrepareSettings.from_config(data), PrepareSettings()
+    assert all(_same(getattr(built, f), getattr(default, f)) for f in default.__dataclass_fields__)
+    assert PrepareSettings.from_config({}) == PrepareSettings()
+    changed = PrepareSettings.from_config({"augment": {"copies": 3, "splits": ["train", "val"]}, "seed": 7})
+    assert (changed.copies, changed.augment_splits, changed.seed) == (3, ("train", "val"), 7)
+    assert PrepareSettings.from_config(changed.config_values()) == changed
+
+    sample = _schema_section(schema, "sample")
+    assert SampleSettings.from_config(sample) == SampleSettings()
+    hot = SampleSettings.from_config({"temperature": 1.0, "elements": ["Li", "O"]})
+    assert hot.elements == ("Li", "O")
+    assert SampleSettings.from_config(hot.config_values()) == hot
+
+    prescreen = {**_schema_section(schema, "prescreen"), "model": "m3gnet"}
+    assert PrescreenSettings.from_config(prescreen) == PrescreenSettings(model="m3gnet")
+    tight = PrescreenSettings.from_config({"model": "m", "fmax": 0.05, "max_sites": 12})
+    assert tight.relax == RelaxSettings(fmax=0.05) and tight.max_sites == 12
+    assert PrescreenSettings.from_config(tight.config_values()) == tight

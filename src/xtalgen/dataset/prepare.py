@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from xtalgen.dataset.mp20 import DatasetError, Entry, parse_row, read_table
-from xtalgen.errors import InputError
+from xtalgen.dataset.settings import PrepareSettings
 from xtalgen.io import atomic_output, die_with_parent
 from xtalgen.structures_io import refuse_repeated_ids
 from xtalgen.text.codec import encode
-from xtalgen.text.prompts import FORMULA_STYLES, FormulaStyle, make_record
+from xtalgen.text.prompts import make_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -49,34 +49,6 @@ STRUCTURE_COLUMNS = [
     "text",
 ]
 REJECT_COLUMNS = ["split", "row", "id", "reason"]
-
-
-@dataclass(frozen=True)
-class PrepareSettings:
-    """Options of the data stage; the defaults are the paper's choices."""
-
-    seed: int = 0
-    copies: int = 1
-    translate: bool = True
-    augment_splits: tuple[str, ...] = ("train",)
-    infill_fraction: float = 1.0 / 3.0
-    # How conditional prompts state the formula (xtalgen.text.prompts.FormulaStyle).
-    formula_style: FormulaStyle = "reduced"
-    strict: bool = False
-    max_rows: int | None = None
-    workers: int = 1
-
-    def __post_init__(self) -> None:
-        if self.copies < 1:
-            raise InputError(f"copies must be at least 1, got {self.copies}")
-        if not 0.0 <= self.infill_fraction <= 1.0:
-            raise InputError(f"infill_fraction must be in [0, 1], got {self.infill_fraction}")
-        if self.formula_style not in FORMULA_STYLES:
-            raise InputError(
-                f"formula_style must be one of {', '.join(FORMULA_STYLES)}, got {self.formula_style!r}"
-            )
-        if self.workers < 1:
-            raise InputError(f"workers must be at least 1, got {self.workers}")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ from xtalgen.lm.constraints import (
 from xtalgen.lm.element_temperature import ElementTemperature
 from xtalgen.lm.infill import swap_table as swap_table_of
 from xtalgen.lm.request import SampleRequest
+from xtalgen.lm.settings import SampleSettings
 from xtalgen.lm.surface import continuation
 from xtalgen.structures_io import parse_cif
 from xtalgen.text.codec import CrystalParseError, decode, encode
@@ -77,25 +77,6 @@ SAMPLE_COLUMNS = [
     "proposed_element",
 ]
 log = logging.getLogger(__name__)
-Constraint = Literal["none", "elements", "format"]
-
-
-@dataclass(frozen=True)
-class SampleSettings:
-    """Decoding settings; temperature 0.7 is one of the paper's two (its Table 1 also has 1.0)."""
-
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_new_tokens: int = 500
-    batch_size: int = 32
-    max_attempts: int = 3
-    seed: int = 0
-    constraint: Constraint = "format"
-    elements: tuple[str, ...] | None = None
-    max_sites: int = 20
-    # The element lines of generated crystals (not infill answers) at their own temperature; None:
-    # ``temperature`` everywhere, as the paper samples.
-    element_temperature: float | None = None
 
 
 def unconditional_requests(n: int, prefix: str = "u") -> list[SampleRequest]:

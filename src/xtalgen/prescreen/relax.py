@@ -17,23 +17,13 @@ from ase import Atoms as AseAtoms
 from ase.optimize import FIRE
 
 from xtalgen.errors import XtalgenError
+from xtalgen.prescreen.settings import RelaxSettings
 
 if TYPE_CHECKING:
     from matgl.apps.pes import Potential
     from pymatgen.core import Structure
 
 __all__ = ["RelaxResult", "RelaxSettings", "RelaxationAbortedError", "relax"]
-
-
-@dataclass(frozen=True)
-class RelaxSettings:
-    """The paper's defaults: FIRE with cell relaxation to 0.1 eV/Å, at most 500 steps."""
-
-    fmax: float = 0.1
-    steps: int = 500
-    max_seconds: float = 300.0
-    max_volume_ratio: float = 4.0
-    energy_floor: float = -20.0  # eV/atom; MP's lowest energies per atom are about -13
 
 
 @dataclass(frozen=True)

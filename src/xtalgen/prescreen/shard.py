@@ -9,13 +9,11 @@ a different hull re-rates every structure without relaxing any of them again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -26,7 +24,8 @@ from xtalgen.hull.flags import RatingSettings, flag_of, is_flagged
 from xtalgen.hull.reference import HullCoverage, HullError, e_above_hull, load_hull
 from xtalgen.io import Progress, atomic_output, die_with_parent, job_cores, output_lock
 from xtalgen.prescreen.prefilter import prefilter_reason
-from xtalgen.prescreen.relax import RelaxationAbortedError, RelaxSettings, relax
+from xtalgen.prescreen.relax import RelaxationAbortedError, relax
+from xtalgen.prescreen.settings import PrescreenSettings, RelaxSettings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -74,35 +73,6 @@ RESULT_COLUMNS = [
     "cif_relaxed",
 ]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PrescreenSettings:
-    """What to relax with, and which structures are worth relaxing."""
-
-    model: str
-    aggregation: str = "auto"
-    relax: RelaxSettings = field(default_factory=RelaxSettings)
-    min_sites: int = 2
-    max_sites: int | None = 20
-    # Worker processes; None: one per core of the job (measured: one thread per small graph is
-    # fastest, so cores are better spent on workers than on torch threads).
-    workers: int | None = None
-    # Cores for the whole shard, shared out among the workers; None: the job's CPU affinity.
-    threads: int | None = None
-
-    @classmethod
-    def from_config(cls, values: dict[str, Any], threads: int | None = None) -> PrescreenSettings:
-        """Settings from the flat ``prescreen`` config section (unknown keys are ignored)."""
-        relax_keys = ("fmax", "steps", "max_seconds")
-        relax = RelaxSettings(**{k: values[k] for k in relax_keys if k in values})
-        own = ("model", "aggregation", "min_sites", "max_sites", "workers")
-        return cls(relax=relax, threads=threads, **{k: values[k] for k in own if k in values})
-
-    def key(self, cif: str, weights: str) -> str:
-        """What a journal record must match to be reused: structure, weights and settings."""
-        text = repr((cif, weights, self.aggregation, self.relax, self.min_sites, self.max_sites))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _POTENTIAL: Any = None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from xtalgen.errors import InputError
 from xtalgen.text.codec import MASK_TOKEN, element_lines, encode
+from xtalgen.text.formula_style import FORMULA_STYLES, FormulaStyle
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,8 +43,6 @@ Task = Literal["unconditional", "conditional", "infill"]
 # no parentheses ("NdAl8Cu4" for a 13-site cell, "Na2S2" for a 4-site one), so the prompt fixes the
 # number of atoms, as a crystal structure prediction asks, and each element's count stands written
 # beside it, to be copied rather than inferred from a multiple the prompt never gives.
-FormulaStyle = Literal["reduced", "cell"]
-FORMULA_STYLES: tuple[FormulaStyle, ...] = ("reduced", "cell")
 
 GENERATION_HEADER = "Below is a description of a bulk material. "
 GENERATION_INSTRUCTION = (
