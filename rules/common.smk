@@ -145,15 +145,6 @@ def ipt_inputs(wildcards):
     }
 
 
-def ipt_cli_args():
-    ev = config["evaluate"]
-    args = f"--max-structures {ev['ipt_structures']} --translations {ev['ipt_translations']}"
-    args += f" --seed {config['sample']['seed']}"
-    if config["model"]["trust_remote_code"]:
-        args += " --trust-remote-code"
-    return args
-
-
 def evaluate_inputs(wildcards):
     """The samples, what the run knows, the test split, and every rating of the samples."""
     inputs = {
@@ -374,17 +365,6 @@ def pretrained_structures():
     if tiny_extra_data():
         return {"seen": f"{RESULTS}/model/corpus/structures.csv"}
     return {}
-
-
-def tiny_cli_args():
-    tiny = config["model"]["tiny"]
-    return (
-        f"--hidden-size {tiny['hidden_size']} --layers {tiny['layers']} --heads {tiny['heads']} "
-        f"--intermediate-size {tiny['intermediate_size']} --max-steps {tiny['steps']} "
-        f"--batch-size {tiny['batch_size']} --lr {tiny['learning_rate']} --seed {config['finetune']['seed']} "
-        f"--eval-steps {max(1, tiny['steps'] // 4)} --save-steps {max(1, tiny['steps'] // 4)} "
-        f"--element-weight {tiny.get('element_weight', 1.0)}"
-    ) + (f" --decay-fraction {tiny['decay_fraction']}" if tiny.get("decay_fraction") is not None else "")
 
 
 def lora_cli_args():

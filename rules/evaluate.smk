@@ -31,7 +31,10 @@ rule ipt:
         ),
     params:
         base=base_model(),
-        args=ipt_cli_args(),
+        trust_remote_code=config["model"]["trust_remote_code"],
+        translations=config["evaluate"]["ipt_translations"],
+        max_structures=config["evaluate"]["ipt_structures"],
+        seed=config["sample"]["seed"],
     log:
         f"{RESULTS}/logs/evaluate/ipt.log",
     benchmark:
@@ -43,10 +46,8 @@ rule ipt:
         mem_mb=by_attempt(8000),
         runtime=by_attempt(60),
         gpu=config["sample"]["gpus"],
-    shell:
-        "OMP_NUM_THREADS={threads} XTALGEN_ERROR_TERMS=config xtalgen evaluate ipt --base {params.base} "
-        "--adapter {input.adapter} --structures {input.structures} {params.args} --out {output} "
-        "> {log} 2>&1"
+    script:
+        "../scripts/ipt.py"
 
 
 rule evaluate:

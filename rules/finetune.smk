@@ -1,6 +1,6 @@
 # Language-model stages: tokenizer and tiny base (model.base: tiny), then LoRA fine-tuning.
-# These rules call the `xtalgen` commands, so that a multi-GPU job can run under accelerate;
-# XTALGEN_ERROR_TERMS=config makes their errors name config keys, not the command's flags.
+# Each rule runs a script, except finetune: it calls the `xtalgen` command, so that a multi-GPU job
+# can run under accelerate; XTALGEN_ERROR_TERMS=config makes its errors name config keys.
 
 
 rule train_tokenizer:
@@ -16,9 +16,8 @@ rule train_tokenizer:
         f"{RESULTS}/benchmarks/model/train_tokenizer.tsv"
     conda:
         "../envs/lm.yaml"
-    shell:
-        "XTALGEN_ERROR_TERMS=config xtalgen tokenizer train --records {input} --out {output} "
-        "--vocab-size {params.vocab_size} > {log} 2>&1"
+    script:
+        "../scripts/train_tokenizer.py"
 
 
 rule pretraining_corpus:
@@ -34,11 +33,9 @@ rule pretraining_corpus:
         structures=f"{RESULTS}/model/corpus/structures.csv",
         summary=f"{RESULTS}/model/corpus/summary.json",
     params:
-        out=lambda wc, output: Path(output.summary).parent,
         tasks=config["model"]["tiny"]["pretrain_tasks"],
-        seed=config["data"]["seed"],
-        infill_fraction=config["data"]["infill_fraction"],
-        formula_style=config["data"].get("formula_style", "reduced"),
+        # The corpus draws its tasks as the data stage does, from the seed and the task mix.
+        data={k: config["data"][k] for k in ("seed", "infill_fraction", "formula_style")},
     log:
         f"{RESULTS}/logs/model/pretraining_corpus.log",
     benchmark:
@@ -49,11 +46,8 @@ rule pretraining_corpus:
     resources:
         mem_mb=by_attempt(4000),
         runtime=by_attempt(30),
-    shell:
-        "XTALGEN_ERROR_TERMS=config xtalgen data corpus --records {input.records} --extra {input.extra} "
-        "--held-out {input.held_out} --out {params.out} --tasks {params.tasks} --seed {params.seed} "
-        "--infill-fraction {params.infill_fraction} --formula-style {params.formula_style} "
-        "--workers {threads} > {log} 2>&1"
+    script:
+        "../scripts/pretraining_corpus.py"
 
 
 rule pretrain_tiny:
@@ -70,8 +64,9 @@ rule pretrain_tiny:
             caption="../report/pretrain_loss.rst",
         ),
     params:
-        args=tiny_cli_args(),
-        out=lambda wc, output: Path(output.table).parent,
+        tiny=config["model"]["tiny"],
+        seed=config["finetune"]["seed"],
+        val_limit=64,
     log:
         f"{RESULTS}/logs/model/pretrain_tiny.log",
     benchmark:
@@ -82,10 +77,8 @@ rule pretrain_tiny:
     resources:
         mem_mb=by_attempt(4000),
         runtime=by_attempt(60),
-    shell:
-        "OMP_NUM_THREADS={threads} XTALGEN_ERROR_TERMS=config xtalgen tiny pretrain --tokenizer {input.tokenizer} "
-        "--records {input.records} --val-records {input.val} --out {params.out} {params.args} "
-        "> {log} 2>&1"
+    script:
+        "../scripts/pretrain_tiny.py"
 
 
 rule finetune:

@@ -22,6 +22,7 @@ from xtalgen.io import Progress, atomic_output
 from xtalgen.lm.records import IGNORE
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 __all__ = ["TrainSettings", "fingerprint", "log_table", "train"]
@@ -57,6 +58,27 @@ class TrainSettings:
     # Loss weight of the crystal's element lines and EOS against 1 for every other token (pretraining
     # of the tiny base; records.element_weights says why). The validation loss stays unweighted.
     element_weight: float = 1.0
+
+    @classmethod
+    def for_tiny_base(cls, section: Mapping[str, Any], seed: int) -> TrainSettings:
+        """Pretraining of the tiny base from the workflow's ``model.tiny`` section.
+
+        The base is evaluated and saved four times over its steps; the rest keeps the defaults of
+        ``xtalgen tiny pretrain``.
+        """
+        steps = int(section.get("steps", 200))
+        every = max(1, steps // 4)
+        return cls(
+            learning_rate=section.get("learning_rate", 2e-3),
+            max_steps=steps,
+            batch_size=section.get("batch_size", 16),
+            eval_steps=every,
+            save_steps=every,
+            logging_steps=max(1, min(10, every)),
+            seed=seed,
+            decay_fraction=section.get("decay_fraction"),
+            element_weight=section.get("element_weight", 1.0),
+        )
 
     def __post_init__(self) -> None:
         if self.element_weight <= 0.0:
