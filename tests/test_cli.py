@@ -11,8 +11,9 @@ import yaml
 
 from xtalgen.cli import build_parser, main
 from xtalgen.cli import data as data_cli
-from xtalgen.cli.options import add_command, command_listing, in_cli_terms
-from xtalgen.errors import InputError
+from xtalgen.cli.options import add_command, command_listing
+from xtalgen.dataset.sources import DatasetUnavailableError, resolve_split
+from xtalgen.errors import SETTINGS, InputError, named_as_flags, setting, setting_value
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,16 +201,29 @@ def test_renamed_commands_say_their_new_name(capsys):
     assert "'xtalgen prescreen validate'" in capsys.readouterr().err
 
 
-def test_errors_name_flags_not_config_keys():
-    message = in_cli_terms(
-        "prescreen.model 'x' is not a local folder: set prescreen.model (CLI: --model) to a folder; "
-        "pre-3.0 weights need prescreen.aggregation: destination"
-    )
-    assert message == (
-        "--model 'x' is not a local folder: set --model to a folder; "
-        "pre-3.0 weights need --aggregation destination"
-    )
-    assert in_cli_terms("hull.reference mp_api needs a key") == "--mp-api needs a key"
+def test_errors_name_flags_not_config_keys(tmp_path: Path):
+    """The setting knows both its names: a message gives the flag under the command, the key otherwise."""
+    missing = tmp_path / "absent"
+    with pytest.raises(DatasetUnavailableError) as under_workflow:
+        resolve_split("train", local_dir=missing, url=None)
+    with named_as_flags(), pytest.raises(DatasetUnavailableError) as under_command:
+        resolve_split("train", local_dir=missing, url=None)
+    assert "data.local_dir" in str(under_workflow.value) and "data.url" in str(under_workflow.value)
+    assert "--dataset" in str(under_command.value) and "--url" in str(under_command.value)
+    assert "data." not in str(under_command.value)
+    with named_as_flags():
+        assert setting_value("prescreen.aggregation", "destination") == "--aggregation destination"
+        assert setting("hull.reference") == "hull.reference"  # no command sets it: the key everywhere
+    assert setting_value("prescreen.aggregation", "destination") == "prescreen.aggregation: destination"
+    with pytest.raises(KeyError, match="SETTINGS"):
+        setting("prescreen.no_such_key")
+
+
+def test_every_named_setting_flag_is_a_real_option():
+    """A flag a message names is one some command takes, so the advice can be followed."""
+    flags = {flag for parser in COMMANDS.values() for a in _options(parser) for flag in a.option_strings}
+    for key, flag in SETTINGS.items():
+        assert flag is None or flag in flags, f"{key}: {flag} is no option of any command"
 
 
 def test_top_level_help_lists_the_registered_commands_with_their_help(capsys):

@@ -6,6 +6,7 @@ Commands read noun then verb (``xtalgen prescreen run``); one module per stage b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -16,9 +17,9 @@ from xtalgen.cli.data import add_data
 from xtalgen.cli.dft import add_dft
 from xtalgen.cli.evaluate import add_evaluate
 from xtalgen.cli.lm import add_lm
-from xtalgen.cli.options import ListingFormatter, command_listing, in_cli_terms
+from xtalgen.cli.options import ListingFormatter, command_listing
 from xtalgen.cli.prescreen import add_hull, add_prescreen
-from xtalgen.errors import XtalgenError
+from xtalgen.errors import XtalgenError, named_as_flags
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -115,10 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xtalgen: error: {hint}", file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
-    try:
-        _check_outputs(args)
-        return int(args.func(args))
-    except USER_ERRORS as err:
-        message = str(err) if os.environ.get(WORKFLOW_TERMS) == "config" else in_cli_terms(str(err))
-        print(f"xtalgen: error: {message}", file=sys.stderr)
-        return 2
+    # Messages name each setting by its flag, unless a workflow rule runs the command: then by the
+    # config key its user set.
+    terms = contextlib.nullcontext() if os.environ.get(WORKFLOW_TERMS) == "config" else named_as_flags()
+    with terms:
+        try:
+            _check_outputs(args)
+            return int(args.func(args))
+        except USER_ERRORS as err:
+            print(f"xtalgen: error: {err}", file=sys.stderr)
+            return 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,7 +18,6 @@ __all__ = [
     "add_formula_style",
     "add_group",
     "command_listing",
-    "in_cli_terms",
     "read_csv_or_none",
 ]
 
@@ -94,49 +92,3 @@ def read_csv_or_none(path: Path | None) -> pd.DataFrame | None:
     from xtalgen.io import read_csv  # noqa: PLC0415
 
     return read_csv(path)
-
-
-# The library names its settings by their workflow config keys, since the workflow is where most of
-# them are set. Used from the command line, an error names the flag instead. Whole phrases first,
-# where the config's wording does not carry over; then key -> flag, with "key: value" -> "flag value".
-_PHRASES = {
-    "set data.strict: false": "drop --strict",
-    "or use model.base: tiny": "or build a base with `xtalgen tiny pretrain`",
-    "use hull.reference: dataset or entries instead": "use --dataset or --entries instead",
-    "hull.reference mp_api": "--mp-api",
-    "set it to a folder with train/val/test CSVs, or to null to download from data.url": (
-        "give a folder with train/val/test CSVs, or --url to download them"
-    ),
-}
-_FLAGS = {
-    "data.local_dir": "--dataset",
-    "data.url": "--url",
-    "data.sha256": "--sha256",
-    "data.max_rows": "--max-rows",
-    "model.base": "--base",
-    "finetune.lora.target_modules": "--target-modules",
-    "sample.elements": "--elements",
-    "sample.max_sites": "--max-sites",
-    "prescreen.model": "--model",
-    "prescreen.aggregation": "--aggregation",
-    "prescreen.max_model_error": "--max-error",
-    "prescreen.max_sites": "--max-sites",
-    "hull.elemental_refs": "--elemental-refs",
-    "hull.entries": "--entries",
-    "hull.cache_dir": "--cache-dir",
-    "dft.incar_overrides": "--incar",
-    "dft.launchpad": "--launchpad",
-    "dft.store": "--store",
-    "dft.maker": "--maker",
-    "dft.potcar_dir": "--potcar-dir",
-}
-_KEY = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, _FLAGS)) + r")(?![\w.])(: )?")
-_CLI_ASIDE = re.compile(r" \(CLI: [^)]*\)")
-
-
-def in_cli_terms(message: str) -> str:
-    """An error message with the workflow's config keys replaced by this CLI's flags."""
-    message = _CLI_ASIDE.sub("", message)
-    for phrase, cli in _PHRASES.items():
-        message = message.replace(phrase, cli)
-    return _KEY.sub(lambda m: _FLAGS[m.group(1)] + (" " if m.group(2) else ""), message)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from xtalgen.dataset.mp20 import DatasetError, Entry, parse_row, read_table
 from xtalgen.dataset.settings import PrepareSettings
+from xtalgen.errors import in_terms
 from xtalgen.io import atomic_output, die_with_parent
 from xtalgen.structures_io import refuse_repeated_ids
 from xtalgen.text.codec import encode
@@ -159,8 +160,9 @@ def prepare_split(
             if settings.strict:
                 raise DatasetError(
                     f"{source}, row {reject['row']} (id {reject['id'] or '?'}): "
-                    f"{reject['reason']}. Fix the row, or set data.strict: false "
-                    "(CLI: drop --strict) to skip bad rows into the rejects table"
+                    f"{reject['reason']}. Fix the row, or "
+                    + in_terms("set data.strict: false", "drop --strict")
+                    + " to skip bad rows into the rejects table"
                 )
             rejects.append(reject)
             continue

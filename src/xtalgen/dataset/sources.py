@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from xtalgen.errors import XtalgenError
+from xtalgen.errors import XtalgenError, in_terms, setting
 
 __all__ = [
     "CDVAE_MP20_SHA256",
@@ -64,11 +64,12 @@ def find_split_file(folder: Path, split: str) -> Path:
             return candidate
     raise DatasetUnavailableError(
         f"no {split}.csv or {split}.csv.gz in {folder}: put the split there, or point "
-        "data.local_dir (CLI: --dataset) at the folder that holds it"
+        f"{setting('data.local_dir')} at the folder that holds it"
     )
 
 
-_DATASET_HINT = "set data.local_dir (CLI: --dataset) to a folder with the split's CSV"
+def _dataset_hint() -> str:
+    return f"set {setting('data.local_dir')} to a folder with the split's CSV"
 
 
 def cache_path(url: str, cache_dir: Path) -> Path:
@@ -82,14 +83,16 @@ def fetch(
     sha256: str | None,
     *,
     timeout: float = 30.0,
-    hint: str = _DATASET_HINT,
-    checksum_key: str = "data.sha256",
+    hint: str | None = None,
+    checksum_key: str | None = None,
 ) -> Path:
     """Download ``url`` into ``cache_dir`` once, verify it, and return the cached path.
 
     A cached file is reused only when it still matches ``sha256``. A file enters the cache only once
     it has verified, so an interrupted download never leaves a bad copy behind.
     """
+    hint = hint or _dataset_hint()
+    checksum_key = checksum_key or setting("data.sha256")
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_path(url, cache_dir)
     if target.is_file() and (sha256 is None or _matches(target, sha256)):
@@ -176,13 +179,17 @@ def resolve_split(
     if local_dir is not None:
         if not local_dir.is_dir():
             raise DatasetUnavailableError(
-                f"data.local_dir {local_dir} is not a folder: set it to a folder with "
-                "train/val/test CSVs, or to null to download from data.url"
+                f"{setting('data.local_dir')} {local_dir} is not a folder: "
+                + in_terms(
+                    "set it to a folder with train/val/test CSVs, or to null to download from data.url",
+                    "give a folder with train/val/test CSVs, or --url to download them",
+                )
             )
         return find_split_file(local_dir, split)
     if not url:
         raise DatasetUnavailableError(
-            "no data source: set data.local_dir to a folder of CSVs, or data.url to download them"
+            f"no data source: set {setting('data.local_dir')} to a folder of CSVs, or "
+            f"{setting('data.url')} to download them"
         )
     checksum = (sha256 or {}).get(split)
     return fetch(f"{url.rstrip('/')}/{split}.csv", cache_dir or default_cache_dir(), checksum)

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xtalgen.errors import InputError
+from xtalgen.errors import InputError, setting
 
 if TYPE_CHECKING:
     from jobflow import Flow
@@ -40,9 +40,9 @@ class DftSettings:
         if self.backend not in BACKENDS:
             raise InputError(f"dft.backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.maker not in MAKERS:
-            raise InputError(f"dft.maker: {self.maker!r} is not one of {', '.join(MAKERS)}")
+            raise InputError(f"{setting('dft.maker')}: {self.maker!r} is not one of {', '.join(MAKERS)}")
         if not isinstance(self.incar_overrides, dict):
-            raise InputError("dft.incar_overrides: give a mapping of INCAR tag to value")
+            raise InputError(f"{setting('dft.incar_overrides')}: give a mapping of INCAR tag to value")
 
     @classmethod
     def from_config(cls, values: dict[str, Any], run: str = "xtalgen") -> DftSettings:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xtalgen.errors import InputError, UnavailableError
+from xtalgen.errors import InputError, UnavailableError, setting
 from xtalgen.io import atomic_output
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def launchpad(folder: Path, launchpad_file: str | None) -> Any:
         from fireworks import LaunchPad  # noqa: PLC0415
 
         if not Path(launchpad_file).is_file():
-            raise FileNotFoundError(f"dft.launchpad: {launchpad_file} does not exist")
+            raise FileNotFoundError(f"{setting('dft.launchpad')}: {launchpad_file} does not exist")
         return LaunchPad.from_file(launchpad_file)
     path = mongomock_file(folder)
     fresh = not path.exists()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from monty.json import MontyDecoder, MontyEncoder
 
 from xtalgen.dataset.sources import offline
+from xtalgen.errors import in_terms
 from xtalgen.hull.reference import HullError
 from xtalgen.io import atomic_output
 
@@ -50,13 +51,16 @@ def maximal_chemsys(compositions: Iterable[Composition]) -> list[str]:
 def _default_client() -> EntrySource:
     if offline():
         raise HullError(
-            "hull.reference mp_api: offline (XTALGEN_OFFLINE or HF_HUB_OFFLINE is set) and a chemical "
-            "system is not in the cache; use hull.reference: dataset or entries instead"
+            in_terms("hull.reference mp_api", "--mp-api")
+            + ": offline (XTALGEN_OFFLINE or HF_HUB_OFFLINE is set) and a chemical system is not in the "
+            "cache; "
+            + in_terms("use hull.reference: dataset or entries instead", "use --dataset or --entries instead")
         )
     key = os.environ.get("MP_API_KEY")
     if not key:
         raise HullError(
-            "hull.reference mp_api needs a Materials Project API key in the MP_API_KEY environment "
+            in_terms("hull.reference mp_api", "--mp-api")
+            + " needs a Materials Project API key in the MP_API_KEY environment "
             "variable (https://next-gen.materialsproject.org/api)"
         )
     from mp_api.client import MPRester  # noqa: PLC0415 - only this reference needs the client

@@ -17,7 +17,7 @@ from pymatgen.analysis.phase_diagram import PatchedPhaseDiagram, PhaseDiagram
 from pymatgen.core import Composition, Element
 from pymatgen.entries.computed_entries import ComputedEntry
 
-from xtalgen.errors import XtalgenError
+from xtalgen.errors import XtalgenError, setting
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -130,7 +130,7 @@ class ReferenceHull:
         if missing:
             raise HullError(
                 f"the reference has compounds of {', '.join(missing)} but no elemental entry for them; "
-                "add the elemental references (hull.elemental_refs) or use MP's entries"
+                f"add the elemental references ({setting('hull.elemental_refs')}) or use MP's entries"
             )
         self.elements: list[Element] = sorted(Element(symbol) for symbol in elemental)
 

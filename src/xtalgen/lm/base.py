@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from xtalgen.dataset.sources import offline
-from xtalgen.errors import XtalgenError
+from xtalgen.errors import XtalgenError, in_terms, setting
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -50,14 +50,16 @@ def _check_reachable(name_or_path: str) -> str:
         return str(folder)
     if looks_like_path(name_or_path):
         raise BaseModelUnavailableError(
-            f"model.base {name_or_path!r} is not a folder: give a folder holding config.json and the "
+            f"{setting('model.base')} {name_or_path!r} is not a folder: give a folder holding "
+            "config.json and the "
             "weights, or a Hugging Face hub id such as meta-llama/Llama-2-7b-hf"
         )
     if offline():
         raise BaseModelUnavailableError(
-            f"model.base {name_or_path!r} is a hub id, but HF_HUB_OFFLINE or XTALGEN_OFFLINE is set: "
-            "download it where there is network (huggingface-cli download) and set model.base to "
-            "that folder, or use model.base: tiny"
+            f"{setting('model.base')} {name_or_path!r} is a hub id, but HF_HUB_OFFLINE or XTALGEN_OFFLINE "
+            "is set: download it where there is network (huggingface-cli download) and set "
+            f"{setting('model.base')} to that folder, "
+            + in_terms("or use model.base: tiny", "or build a base with `xtalgen tiny pretrain`")
         )
     return name_or_path
 
@@ -112,4 +114,6 @@ def load_base_model(spec: ModelSpec) -> PreTrainedModel:
     try:
         return AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as err:
-        raise BaseModelUnavailableError(f"cannot load model.base {spec.name_or_path!r}: {err}") from err
+        raise BaseModelUnavailableError(
+            f"cannot load {setting('model.base')} {spec.name_or_path!r}: {err}"
+        ) from err

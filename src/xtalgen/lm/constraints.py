@@ -24,7 +24,7 @@ import torch
 from pymatgen.core import Element
 from transformers import LogitsProcessor
 
-from xtalgen.errors import InputError
+from xtalgen.errors import InputError, in_terms, setting
 from xtalgen.lm.surface import token_surfaces
 
 if TYPE_CHECKING:
@@ -53,9 +53,12 @@ def check_elements(elements: Sequence[str]) -> tuple[str, ...]:
     """The configured symbols, refused with the bad ones named."""
     bad = [e for e in elements if not Element.is_valid_symbol(e)]
     if bad:
-        raise InputError(f"sample.elements: not element symbols: {', '.join(bad)}")
+        raise InputError(f"{setting('sample.elements')}: not element symbols: {', '.join(bad)}")
     if not elements:
-        raise InputError("sample.elements: give at least one element symbol, or null for all")
+        raise InputError(
+            f"{setting('sample.elements')}: give at least one element symbol, or "
+            + in_terms("null for all", "none for all")
+        )
     return tuple(dict.fromkeys(elements))
 
 

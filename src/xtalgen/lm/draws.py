@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from transformers import TrainerCallback
 
-from xtalgen.errors import InputError
+from xtalgen.errors import InputError, setting
 from xtalgen.lm.records import tokenize_record
 from xtalgen.structures_io import read_structures
 from xtalgen.text.prompts import CONDITION_KEYS, FormulaStyle, make_record
@@ -116,11 +116,11 @@ class DrawnRecords(torch.utils.data.Dataset):
         if tokens.cut and record["id"] not in self.cut:
             self.cut.add(record["id"])
             log.warning(
-                "training record of %s is %d tokens over max_length %d and was cut: raise "
-                "finetune.max_length (CLI: --max-length)",
+                "training record of %s is %d tokens over max_length %d and was cut: raise %s",
                 record["id"],
                 tokens.cut,
                 self.max_length,
+                setting("finetune.max_length"),
             )
         return {"input_ids": tokens.input_ids, "labels": tokens.labels}
 

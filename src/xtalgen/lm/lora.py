@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from transformers import set_seed
 
-from xtalgen.errors import InputError
+from xtalgen.errors import InputError, setting
 from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
 from xtalgen.lm.draws import DrawnRecords, DrawSettings, EpochSetter
 from xtalgen.lm.records import CompletionDataset, PadCollator
@@ -99,7 +99,9 @@ def finetune(
     try:
         model = get_peft_model(model, config)
     except ValueError as err:
-        raise InputError(f"finetune.lora.target_modules {list(lora.target_modules)}: {err}") from err
+        raise InputError(
+            f"{setting('finetune.lora.target_modules')} {list(lora.target_modules)}: {err}"
+        ) from err
     kw = {"completion_only": settings.completion_only}
     callbacks = []
     if draw is not None:

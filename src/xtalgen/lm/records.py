@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from xtalgen.errors import InputError
+from xtalgen.errors import InputError, setting
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -140,12 +140,13 @@ def report_cuts(records: list[TokenizedRecord], what: str, max_length: int) -> i
     if cut:
         log.warning(
             "%s: %d of %d records are longer than max_length %d and were cut (by up to %d tokens; "
-            "the cut part, EOS included, is not learned): raise finetune.max_length (CLI: --max-length)",
+            "the cut part, EOS included, is not learned): raise %s",
             what,
             len(cut),
             len(records),
             max_length,
             max(cut),
+            setting("finetune.max_length"),
         )
     return len(cut)
 

@@ -17,7 +17,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from xtalgen.errors import InputError
+from xtalgen.errors import InputError, in_terms
 from xtalgen.io import Progress, atomic_output
 from xtalgen.lm.records import IGNORE
 
@@ -88,7 +88,9 @@ class TrainSettings:
         if not 0.0 < self.decay_fraction <= 1.0:
             raise InputError(f"decay_fraction must be in (0, 1], not {self.decay_fraction}")
         if self.max_steps <= 0:
-            raise InputError("a decay_fraction needs a step count: set max_steps (CLI: --max-steps)")
+            raise InputError(
+                f"a decay_fraction needs a step count: set {in_terms('max_steps', '--max-steps')}"
+            )
 
     def scheduler(self) -> tuple[str, dict[str, int]]:
         """The scheduler's name in transformers, and its keyword arguments."""

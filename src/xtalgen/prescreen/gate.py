@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from xtalgen.errors import InputError, XtalgenError
+from xtalgen.errors import InputError, XtalgenError, setting, setting_value
 from xtalgen.hull.energies import CompatibilityError, corrected_entry
 from xtalgen.structures_io import parse_cif
 
@@ -84,8 +84,9 @@ def check_accuracy(errors: pd.DataFrame, max_error: float) -> float:
         examples = ", ".join(f"{f} {e:+.2f}" for f, e in zip(worst.formula, worst.error, strict=True))
         raise ModelAccuracyError(
             f"the potential's median |E_form error| is {median:.3f} eV/atom on {len(errors)} MP "
-            f"ground states, above prescreen.max_model_error = {max_error} (worst: {examples}). "
-            "Pre-matgl-3.0 M3GNet weights need prescreen.aggregation: destination (auto does this "
-            "for the published weights); otherwise choose a better prescreen.model"
+            f"ground states, above {setting('prescreen.max_model_error')} = {max_error} "
+            f"(worst: {examples}). Pre-matgl-3.0 M3GNet weights need "
+            f"{setting_value('prescreen.aggregation', 'destination')} (auto does this for the "
+            f"published weights); otherwise choose a better {setting('prescreen.model')}"
         )
     return median

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xtalgen.errors import XtalgenError
+from xtalgen.errors import XtalgenError, setting
 from xtalgen.prescreen.m3gnet_compat import predates_source_aggregation, restore_destination_aggregation
 
 if TYPE_CHECKING:
@@ -70,9 +70,9 @@ def check_potential_source(model: str | Path) -> bool:
     looks_like_path = os.sep in str(model) or str(model).startswith((".", "~"))
     if offline or looks_like_path:
         raise PotentialUnavailableError(
-            f"prescreen.model {model!r} is not a local folder"
+            f"{setting('prescreen.model')} {model!r} is not a local folder"
             + (" and HF_HUB_OFFLINE is set" if offline else "")
-            + ": set prescreen.model (CLI: --model) to a folder holding model.json, "
+            + f": set {setting('prescreen.model')} to a folder holding model.json, "
             "model.pt and state.pt, such as matgl's pretrained_models/M3GNet-MP-2021.2.8-PES"
         )
     return False
