@@ -151,7 +151,7 @@ def _text(path: Path) -> str:
 
 
 def refuse_repeated_ids(
-    ids: Iterable[object], source: object, what: str = "ids", error: type[Exception] = ValueError
+    ids: Iterable[object], source: object, what: str = "ids", error: type[Exception] = InputError
 ) -> None:
     """Refuse repeated ids at once, naming them: files, journals and results are keyed on ids."""
     series = pd.Series([str(i) for i in ids], dtype=object)
