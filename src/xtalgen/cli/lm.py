@@ -6,16 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xtalgen.cli.options import add_command, add_formula_style, add_group, read_csv_or_none
+from xtalgen.cli.options import default_of as _d
 from xtalgen.errors import InputError
+from xtalgen.lm.settings import DrawSettings, LoraSettings, SampleSettings, TinyModelSettings, TrainSettings
 
 if TYPE_CHECKING:
     import argparse
 
-    from xtalgen.lm.training import TrainSettings
-
 __all__ = ["add_lm"]
-
-LLAMA_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
 def add_lm(commands: argparse._SubParsersAction) -> None:
@@ -37,16 +35,22 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
         "pretrain the tiny LLaMA base on prompt records (CPU, minutes)",
     )
     tiny.add_argument("--tokenizer", type=Path, required=True, help="folder of `xtalgen tokenizer train`")
-    tiny.add_argument("--hidden-size", type=int, default=192, help="hidden size")
-    tiny.add_argument("--layers", type=int, default=4, help="transformer layers")
-    tiny.add_argument("--heads", type=int, default=4, help="attention heads")
-    tiny.add_argument("--intermediate-size", type=int, default=512, help="MLP width")
+    tiny.add_argument(
+        "--hidden-size", type=int, default=_d(TinyModelSettings, "hidden_size"), help="hidden size"
+    )
+    tiny.add_argument(
+        "--layers", type=int, default=_d(TinyModelSettings, "layers"), help="transformer layers"
+    )
+    tiny.add_argument("--heads", type=int, default=_d(TinyModelSettings, "heads"), help="attention heads")
+    tiny.add_argument(
+        "--intermediate-size", type=int, default=_d(TinyModelSettings, "intermediate_size"), help="MLP width"
+    )
     tiny.add_argument(
         "--element-weight",
         type=float,
-        default=1.0,
+        default=_d(TrainSettings, "element_weight"),
         help="loss weight of the crystal's element lines (with the newline opening each) and EOS against 1 "
-        "for other tokens (default: 1)",
+        "for other tokens",
     )
     _train_options(tiny, lr=2e-3, steps=200, batch_size=16, val_limit=64)
 
@@ -61,17 +65,22 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     lora.add_argument("--base", required=True, help="model folder or hub id")
     lora.add_argument("--trust-remote-code", action="store_true", help="let a hub model run its own code")
     lora.add_argument("--quantization", choices=["none", "4bit", "8bit"], default="none", help="QLoRA (CUDA)")
-    lora.add_argument("--lora-r", type=int, default=8, help="adapter rank")
-    lora.add_argument("--lora-alpha", type=int, default=32, help="adapter scale")
-    lora.add_argument("--lora-dropout", type=float, default=0.05, help="adapter dropout")
+    lora.add_argument("--lora-r", type=int, default=_d(LoraSettings, "r"), help="adapter rank")
+    lora.add_argument("--lora-alpha", type=int, default=_d(LoraSettings, "alpha"), help="adapter scale")
     lora.add_argument(
-        "--target-modules", nargs="+", default=LLAMA_ATTENTION, help="modules that get an adapter"
+        "--lora-dropout", type=float, default=_d(LoraSettings, "dropout"), help="adapter dropout"
+    )
+    lora.add_argument(
+        "--target-modules",
+        nargs="+",
+        default=_d(LoraSettings, "target_modules"),
+        help="modules that get an adapter",
     )
     _train_options(lora, lr=5e-4, steps=-1, batch_size=8, val_limit=256, structures=True)
     lora.add_argument(
         "--infill-fraction",
         type=float,
-        default=1.0 / 3.0,
+        default=_d(DrawSettings, "infill_fraction"),
         help="with --structures: share of draws that are infill tasks",
     )
     lora.add_argument(
@@ -121,22 +130,46 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="infill answers any element, not only the masked element's swap table (the paper's)",
     )
-    sample.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
+    sample.add_argument(
+        "--temperature", type=float, default=_d(SampleSettings, "temperature"), help="sampling temperature"
+    )
     sample.add_argument(
         "--element-temperature",
         type=float,
         help="temperature of the element lines of generated crystals (default: --temperature everywhere)",
     )
-    sample.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling threshold")
-    sample.add_argument("--max-new-tokens", type=int, default=500, help="tokens per completion")
-    sample.add_argument("--batch-size", type=int, default=32, help="prompts per generate() call")
-    sample.add_argument("--max-attempts", type=int, default=3, help="draws per sample until one parses")
     sample.add_argument(
-        "--constraint", choices=["none", "elements", "format"], default="format", help="constrained decoding"
+        "--top-p", type=float, default=_d(SampleSettings, "top_p"), help="nucleus sampling threshold"
+    )
+    sample.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=_d(SampleSettings, "max_new_tokens"),
+        help="tokens per completion",
+    )
+    sample.add_argument(
+        "--batch-size", type=int, default=_d(SampleSettings, "batch_size"), help="prompts per generate() call"
+    )
+    sample.add_argument(
+        "--max-attempts",
+        type=int,
+        default=_d(SampleSettings, "max_attempts"),
+        help="draws per sample until one parses",
+    )
+    sample.add_argument(
+        "--constraint",
+        choices=["none", "elements", "format"],
+        default=_d(SampleSettings, "constraint"),
+        help="constrained decoding",
     )
     sample.add_argument("--elements", nargs="+", help="allowed element symbols (default: H to Pu)")
-    sample.add_argument("--max-sites", type=int, default=20, help="most sites of a sampled crystal")
-    sample.add_argument("--seed", type=int, default=0, help="sampling seed")
+    sample.add_argument(
+        "--max-sites",
+        type=int,
+        default=_d(SampleSettings, "max_sites"),
+        help="most sites of a sampled crystal",
+    )
+    sample.add_argument("--seed", type=int, default=_d(SampleSettings, "seed"), help="sampling seed")
 
 
 def _train_options(
@@ -169,28 +202,43 @@ def _train_options(
     parser.add_argument("--val-limit", type=int, default=val_limit, help="validation records used")
     parser.add_argument("--out", type=Path, required=True, help="output folder (a rerun resumes from it)")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate (cosine, warmup)")
-    parser.add_argument("--warmup-steps", type=int, default=10, help="learning-rate warmup")
+    parser.add_argument(
+        "--warmup-steps", type=int, default=_d(TrainSettings, "warmup_steps"), help="learning-rate warmup"
+    )
     parser.add_argument(
         "--decay-fraction",
         type=float,
         help="hold the peak rate, then decay by cosine over this last fraction of --max-steps "
         "(default: cosine over the whole run)",
     )
-    parser.add_argument("--epochs", type=float, default=1.0, help="passes over the records")
+    parser.add_argument(
+        "--epochs", type=float, default=_d(TrainSettings, "epochs"), help="passes over the records"
+    )
     parser.add_argument(
         "--max-steps", type=int, default=steps, help="optimizer steps; > 0 overrides --epochs"
     )
     parser.add_argument("--batch-size", type=int, default=batch_size, help="records per device step")
-    parser.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
-    parser.add_argument("--max-length", type=int, default=512, help="tokens per sequence")
-    parser.add_argument("--eval-steps", type=int, default=50, help="validation loss interval")
-    parser.add_argument("--save-steps", type=int, default=50, help="checkpoint interval")
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument(
+        "--grad-accum", type=int, default=_d(TrainSettings, "grad_accum"), help="gradient accumulation steps"
+    )
+    parser.add_argument(
+        "--max-length", type=int, default=_d(TrainSettings, "max_length"), help="tokens per sequence"
+    )
+    parser.add_argument(
+        "--eval-steps", type=int, default=_d(TrainSettings, "eval_steps"), help="validation loss interval"
+    )
+    parser.add_argument(
+        "--save-steps", type=int, default=_d(TrainSettings, "save_steps"), help="checkpoint interval"
+    )
+    parser.add_argument("--seed", type=int, default=_d(TrainSettings, "seed"), help="training seed")
     parser.add_argument(
         "--completion-only", action="store_true", help="loss on the completion only, not the prompt"
     )
     parser.add_argument(
-        "--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto", help="weights and compute"
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default=_d(TrainSettings, "precision"),
+        help="weights and compute",
     )
     parser.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for memory")
     parser.add_argument(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -18,6 +18,7 @@ __all__ = [
     "add_formula_style",
     "add_group",
     "command_listing",
+    "default_of",
     "read_csv_or_none",
 ]
 
@@ -92,3 +93,11 @@ def read_csv_or_none(path: Path | None) -> pd.DataFrame | None:
     from xtalgen.io import read_csv  # noqa: PLC0415
 
     return read_csv(path)
+
+
+def default_of(settings: type, name: str) -> Any:
+    """The default of field ``name`` of a stage's settings dataclass: a flag takes its default there."""
+    import dataclasses  # noqa: PLC0415
+
+    value = {f.name: f for f in dataclasses.fields(settings)}[name].default
+    return list(value) if isinstance(value, tuple) else value

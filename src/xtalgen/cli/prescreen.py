@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xtalgen.cli.options import add_command, add_group
+from xtalgen.cli.options import default_of as _d
+from xtalgen.prescreen.settings import PrescreenSettings, RelaxSettings
 
 if TYPE_CHECKING:
     import argparse
@@ -87,13 +89,24 @@ def add_prescreen(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--hull", type=Path, required=True, help="file of `xtalgen hull build`")
     run.add_argument("--out", type=Path, required=True, help="per-structure results CSV")
     run.add_argument("--max-structures", type=int, help="rate only the first N structures (default: all)")
-    run.add_argument("--min-sites", type=int, default=2, help="pre-filter: fewest sites")
-    run.add_argument("--max-sites", type=int, default=20, help="pre-filter: most sites")
+    run.add_argument(
+        "--min-sites", type=int, default=_d(PrescreenSettings, "min_sites"), help="pre-filter: fewest sites"
+    )
+    run.add_argument(
+        "--max-sites", type=int, default=_d(PrescreenSettings, "max_sites"), help="pre-filter: most sites"
+    )
     run.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     run.add_argument("--threads", type=int, help="cores in all (default: this process's CPU affinity)")
-    run.add_argument("--fmax", type=float, default=0.1, help="FIRE force convergence (eV/Å)")
-    run.add_argument("--steps", type=int, default=500, help="FIRE step limit")
-    run.add_argument("--max-seconds", type=float, default=300.0, help="wall-time limit per structure (s)")
+    run.add_argument(
+        "--fmax", type=float, default=_d(RelaxSettings, "fmax"), help="FIRE force convergence (eV/Å)"
+    )
+    run.add_argument("--steps", type=int, default=_d(RelaxSettings, "steps"), help="FIRE step limit")
+    run.add_argument(
+        "--max-seconds",
+        type=float,
+        default=_d(RelaxSettings, "max_seconds"),
+        help="wall-time limit per structure (s)",
+    )
     run.add_argument("--ehull-max", type=float, default=0.1, help="metastable threshold (eV/atom)")
     run.add_argument(
         "--max-below-hull",
@@ -150,8 +163,7 @@ def _run_hull_build(args: argparse.Namespace) -> int:
 
 def _run_prescreen(args: argparse.Namespace) -> int:
     from xtalgen.hull.flags import RatingSettings, is_flagged  # noqa: PLC0415
-    from xtalgen.prescreen.relax import RelaxSettings  # noqa: PLC0415
-    from xtalgen.prescreen.shard import PrescreenSettings, prescreen, select_metastable  # noqa: PLC0415
+    from xtalgen.prescreen.shard import prescreen, select_metastable  # noqa: PLC0415
     from xtalgen.prescreen.stage import flagged_path  # noqa: PLC0415
     from xtalgen.structures_io import read_structures  # noqa: PLC0415
 

@@ -10,7 +10,6 @@ available as ``finetune.draw: fixed``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,8 +19,9 @@ from transformers import TrainerCallback
 
 from xtalgen.errors import InputError, setting
 from xtalgen.lm.records import tokenize_record
+from xtalgen.lm.settings import DrawSettings
 from xtalgen.structures_io import read_structures
-from xtalgen.text.prompts import CONDITION_KEYS, FormulaStyle, make_record
+from xtalgen.text.prompts import CONDITION_KEYS, make_record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,16 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DrawSettings", "DrawnRecords", "EpochSetter", "read_training_structures"]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DrawSettings:
-    """How records are drawn per use: the data stage's infill share, translations and formula style."""
-
-    seed: int = 0
-    infill_fraction: float = 1.0 / 3.0
-    translate: bool = True
-    formula_style: FormulaStyle = "reduced"
 
 
 def read_training_structures(path: Path) -> list[tuple[str, Structure, dict[str, Any]]]:

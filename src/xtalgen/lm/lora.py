@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
@@ -13,6 +13,7 @@ from xtalgen.errors import InputError, setting
 from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
 from xtalgen.lm.draws import DrawnRecords, DrawSettings, EpochSetter
 from xtalgen.lm.records import CompletionDataset, PadCollator
+from xtalgen.lm.settings import LoraSettings
 from xtalgen.lm.training import TrainSettings, fingerprint, train
 
 if TYPE_CHECKING:
@@ -33,19 +34,6 @@ __all__ = [
 
 # peft's file in every saved adapter folder.
 ADAPTER_CONFIG = "adapter_config.json"
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    """The paper's rank 8 and alpha 32; dropout 0.05 and q/k/v/o are this project's defaults.
-
-    The paper's code adapts peft's default modules for LLaMA, q_proj and v_proj.
-    """
-
-    r: int = 8
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
 def adapter_folder(path: Path) -> Path:

@@ -7,38 +7,19 @@ ordinary transformers folder that the LoRA stage then adapts like any hub model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from transformers import LlamaConfig, LlamaForCausalLM, set_seed
 
 from xtalgen.lm.base import load_tokenizer
 from xtalgen.lm.records import CompletionDataset, PadCollator
+from xtalgen.lm.settings import TinyModelSettings
 from xtalgen.lm.training import TrainSettings, fingerprint, train
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from pathlib import Path
 
 __all__ = ["TinyModelSettings", "build_tiny_model", "pretrain_tiny"]
-
-
-@dataclass(frozen=True)
-class TinyModelSettings:
-    """Shape of the tiny LLaMA: 1.9 M parameters at these defaults, 0.92 M in the embedded config."""
-
-    vocab_size: int = 512
-    hidden_size: int = 192
-    layers: int = 4
-    heads: int = 4
-    intermediate_size: int = 512
-    max_position: int = 1024
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> TinyModelSettings:
-        """The shape from the workflow's ``model.tiny`` section (the tokenizer sets the vocabulary)."""
-        names = ("hidden_size", "layers", "heads", "intermediate_size")
-        return cls(**{k: section[k] for k in names if k in section})
 
 
 def build_tiny_model(settings: TinyModelSettings, tokenizer: Any) -> LlamaForCausalLM:

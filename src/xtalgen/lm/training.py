@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -17,87 +16,15 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from xtalgen.errors import InputError, in_terms
 from xtalgen.io import Progress, atomic_output
 from xtalgen.lm.records import IGNORE
+from xtalgen.lm.settings import TrainSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from pathlib import Path
 
 __all__ = ["TrainSettings", "fingerprint", "log_table", "train"]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Optimisation settings; the defaults are the paper's LoRA run (lr 5e-4, cosine)."""
-
-    learning_rate: float = 5e-4
-    warmup_steps: int = 10
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 8  # per device
-    grad_accum: int = 1  # effective batch = batch_size x grad_accum x devices
-    max_length: int = 512
-    eval_steps: int = 50
-    save_steps: int = 50
-    logging_steps: int = 10
-    seed: int = 0
-    precision: str = "auto"  # auto: bf16 (or fp16) on GPU, fp32 on CPU
-    gradient_checkpointing: bool = False
-    completion_only: bool = False
-    eval_on_start: bool = False  # a validation loss at step 0: the base's, before any update
-    # Batches of like length (shuffled mega-batches sorted by length): on MP-20 strings a random batch
-    # of 16 is 69% padding, a grouped one 1.5%.
-    group_by_length: bool = True
-    # None: cosine decay over the whole run. A fraction: the peak rate holds until the last
-    # ``decay_fraction`` of ``max_steps``, which then decay by cosine (warmup-stable-decay), so that a
-    # run can be lengthened without changing the rate of the steps it shares with a shorter one.
-    decay_fraction: float | None = None
-    # Loss weight of the crystal's element lines and EOS against 1 for every other token (pretraining
-    # of the tiny base; records.element_weights says why). The validation loss stays unweighted.
-    element_weight: float = 1.0
-
-    @classmethod
-    def for_tiny_base(cls, section: Mapping[str, Any], seed: int) -> TrainSettings:
-        """Pretraining of the tiny base from the workflow's ``model.tiny`` section.
-
-        The base is evaluated and saved four times over its steps; the rest keeps the defaults of
-        ``xtalgen tiny pretrain``.
-        """
-        steps = int(section.get("steps", 200))
-        every = max(1, steps // 4)
-        return cls(
-            learning_rate=section.get("learning_rate", 2e-3),
-            max_steps=steps,
-            batch_size=section.get("batch_size", 16),
-            eval_steps=every,
-            save_steps=every,
-            logging_steps=max(1, min(10, every)),
-            seed=seed,
-            decay_fraction=section.get("decay_fraction"),
-            element_weight=section.get("element_weight", 1.0),
-        )
-
-    def __post_init__(self) -> None:
-        if self.element_weight <= 0.0:
-            raise InputError(f"element_weight must be positive, not {self.element_weight}")
-        if self.decay_fraction is None:
-            return
-        if not 0.0 < self.decay_fraction <= 1.0:
-            raise InputError(f"decay_fraction must be in (0, 1], not {self.decay_fraction}")
-        if self.max_steps <= 0:
-            raise InputError(
-                f"a decay_fraction needs a step count: set {in_terms('max_steps', '--max-steps')}"
-            )
-
-    def scheduler(self) -> tuple[str, dict[str, int]]:
-        """The scheduler's name in transformers, and its keyword arguments."""
-        if self.decay_fraction is None:
-            return "cosine", {}
-        decay = max(1, round(self.decay_fraction * self.max_steps))
-        return "warmup_stable_decay", {"num_decay_steps": decay}
 
 
 class _WeightedLossTrainer(Trainer):
