@@ -140,7 +140,8 @@ class TrainSettings:
             raise InputError(f"decay_fraction must be in (0, 1], not {self.decay_fraction}")
         if self.max_steps <= 0:
             raise InputError(
-                f"a decay_fraction needs a step count: set {in_terms('max_steps', '--max-steps')}"
+                "a decay_fraction needs a step count: set "
+                + in_terms("max_steps (CLI: --max-steps)", "--max-steps")
             )
 
     def scheduler(self) -> tuple[str, dict[str, int]]:
