@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from xtalgen.lm.sampling import SAMPLE_COLUMNS
+from xtalgen.lm.settings import TrainSettings
 
 pytestmark = pytest.mark.workflow
 
@@ -72,15 +73,15 @@ def test_language_model_stages_sample_parsed_crystals(workflow):
     assert "rule pretrain_tiny:" not in text
     assert "params" in text.lower()
 
-    # A learning-rate schedule key reaches the pretraining command and makes the base stale.
+    # A learning-rate schedule key reaches the pretraining settings and makes the base stale.
     held = workflow({"model": {"tiny": {"decay_fraction": 0.2}}})
     assert "model/tiny/model" in held.run("--list-changes", "params").stdout
-    planned = held.run("-n", "-p", "--until", "pretrain_tiny")
-    assert "--decay-fraction 0.2" in planned.stdout + planned.stderr
+    planned = held.run("-n", "--until", "pretrain_tiny")
+    assert "rule pretrain_tiny:" in planned.stdout + planned.stderr
+    assert TrainSettings.for_tiny_base({"steps": 100, "decay_fraction": 0.2}, 0).decay_fraction == 0.2
     heavier = workflow({"model": {"tiny": {"element_weight": 2.5}}})
     assert "model/tiny/model" in heavier.run("--list-changes", "params").stdout
-    planned = heavier.run("-n", "-p", "--until", "pretrain_tiny")
-    assert "--element-weight 2.5" in planned.stdout + planned.stderr
+    assert TrainSettings.for_tiny_base({"element_weight": 2.5}, 0).element_weight == 2.5
 
 
 def test_offline_hub_model_is_named(workflow):
