@@ -162,8 +162,8 @@ def evaluate_inputs(wildcards):
     return inputs
 
 
-def dft_path(key):
-    """A DFT path setting with ~ and $VARS expanded, or None."""
+def path_setting(key):
+    """A path setting as text, with ~ and $VARS expanded, or None."""
     path = config_path(key)
     return None if path is None else str(path)
 
@@ -365,42 +365,6 @@ def pretrained_structures():
     if tiny_extra_data():
         return {"seen": f"{RESULTS}/model/corpus/structures.csv"}
     return {}
-
-
-def lora_cli_args():
-    ft = config["finetune"]
-    lora = ft["lora"]
-    args = [
-        f"--lora-r {lora['r']} --lora-alpha {lora['alpha']} --lora-dropout {lora['dropout']}",
-        "--target-modules " + " ".join(lora["target_modules"]),
-        f"--lr {ft['learning_rate']} --warmup-steps {ft['warmup_steps']} --epochs {ft['epochs']}",
-        f"--max-steps {ft['max_steps']} --batch-size {ft['batch_size']} --grad-accum {ft['grad_accum']}",
-        f"--max-length {ft['max_length']} --eval-steps {ft['eval_steps']} --save-steps {ft['save_steps']}",
-        f"--precision {ft['precision']} --quantization {ft['quantization']} --seed {ft['seed']}",
-    ]
-    if ft["val_records"] is not None:
-        args.append(f"--val-limit {ft['val_records']}")
-    if ft["completion_only"]:
-        args.append("--completion-only")
-    if ft["draw"] == "per_use":
-        data = config["data"]
-        args.append(f"--infill-fraction {data['infill_fraction']}")
-        args.append(f"--formula-style {data.get('formula_style', 'reduced')}")
-        if not data["augment"]["translate"]:
-            args.append("--no-translate")
-    if ft["gradient_checkpointing"]:
-        args.append("--gradient-checkpointing")
-    if config["model"]["trust_remote_code"]:
-        args.append("--trust-remote-code")
-    return " ".join(args)
-
-
-def train_launcher():
-    """`xtalgen`, or `accelerate launch` of it over finetune.gpus GPUs (data parallel)."""
-    gpus = config["finetune"]["gpus"]
-    if gpus > 1:
-        return f"accelerate launch --multi_gpu --num_processes {gpus} -m xtalgen.cli"
-    return "xtalgen"
 
 
 def finetune_inputs(wildcards):

@@ -14,7 +14,7 @@ rule dft_prepare:
             caption="../report/dft_manifest.rst",
         ),
     params:
-        settings=config["dft"] | {"potcar_dir": dft_path("dft.potcar_dir")},
+        settings=config["dft"] | {"potcar_dir": path_setting("dft.potcar_dir")},
     log:
         f"{RESULTS}/logs/dft/prepare.log",
     conda:
@@ -32,7 +32,7 @@ rule dft_submit:
         state=DFT_STATE,
         backend=config["dft"]["backend"],
         store=config["dft"]["store"],
-        launchpad=lambda wc: dft_path("dft.launchpad"),
+        launchpad=lambda wc: path_setting("dft.launchpad"),
     log:
         f"{RESULTS}/logs/dft/submit.log",
     benchmark:

@@ -32,8 +32,7 @@ rule ipt:
     params:
         base=base_model(),
         trust_remote_code=config["model"]["trust_remote_code"],
-        translations=config["evaluate"]["ipt_translations"],
-        max_structures=config["evaluate"]["ipt_structures"],
+        settings={k: config["evaluate"][k] for k in ("ipt_structures", "ipt_translations")},
         seed=config["sample"]["seed"],
     log:
         f"{RESULTS}/logs/evaluate/ipt.log",
@@ -62,8 +61,8 @@ rule evaluate:
         # Each conditional sample's request beside what it wrote (the report shows it as a table).
         conditional=f"{RESULTS}/evaluate/conditional.csv",
     params:
-        keep_flagged=config["prescreen"]["keep_flagged"],
-        ehull_tolerance=config["evaluate"]["ehull_tolerance"],
+        selection={k: config["prescreen"][k] for k in ("ehull_max", "keep_flagged")},
+        evaluate=config["evaluate"],
     log:
         f"{RESULTS}/logs/evaluate/evaluate.log",
     benchmark:

@@ -1,6 +1,6 @@
 # Language-model stages: tokenizer and tiny base (model.base: tiny), then LoRA fine-tuning.
-# Each rule runs a script, except finetune: it calls the `xtalgen` command, so that a multi-GPU job
-# can run under accelerate; XTALGEN_ERROR_TERMS=config makes its errors name config keys.
+# Each rule runs a script; finetune's script runs the `xtalgen lora train` command in a process of its
+# own, so that a multi-GPU job can run it under accelerate launch.
 
 
 rule train_tokenizer:
@@ -93,11 +93,17 @@ rule finetune:
             caption="../report/finetune_loss.rst",
         ),
     params:
-        launcher=train_launcher(),
-        data="--structures" if config["finetune"]["draw"] == "per_use" else "--records",
         base=base_model(),
-        args=lora_cli_args(),
-        out=lambda wc, output: Path(output.table).parent,
+        # The sections FinetuneSettings reads: training and adapter, the per-use draws' data keys.
+        settings={
+            "finetune": config["finetune"],
+            "data": {
+                "infill_fraction": config["data"]["infill_fraction"],
+                "formula_style": config["data"]["formula_style"],
+                "augment": {"translate": config["data"]["augment"]["translate"]},
+            },
+            "model": {"trust_remote_code": config["model"]["trust_remote_code"]},
+        },
     log:
         f"{RESULTS}/logs/finetune/finetune.log",
     benchmark:
@@ -110,7 +116,5 @@ rule finetune:
         mem_mb=by_attempt(16000),
         runtime=by_attempt(720),
         gpu=config["finetune"]["gpus"],
-    shell:
-        "OMP_NUM_THREADS={threads} XTALGEN_ERROR_TERMS=config {params.launcher} lora train --base {params.base} "
-        "{params.data} {input.train} --val-records {input.val} --out {params.out} {params.args} "
-        "> {log} 2>&1"
+    script:
+        "../scripts/finetune.py"

@@ -44,11 +44,7 @@ rule build_hull:
             caption="../report/hull.rst",
         ),
     params:
-        reference=config["hull"]["reference"],
-        elemental_refs=config["hull"]["elemental_refs"],
-        entries=config["hull"]["entries"],
-        entries_checksum=config["hull"]["entries_checksum"],
-        cache_dir=lambda wc: config_path("hull.cache_dir"),
+        settings=lambda wc: config["hull"] | {"cache_dir": path_setting("hull.cache_dir")},
     log:
         f"{RESULTS}/logs/prescreen/build_hull.log",
     benchmark:
@@ -149,8 +145,7 @@ rule select_metastable:
             caption="../report/e_above_hull.rst",
         ),
     params:
-        ehull_max=config["prescreen"]["ehull_max"],
-        keep_flagged=config["prescreen"]["keep_flagged"],
+        selection={k: config["prescreen"][k] for k in ("ehull_max", "keep_flagged")},
     log:
         f"{RESULTS}/logs/prescreen/select_metastable.log",
     conda:

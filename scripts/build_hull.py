@@ -4,11 +4,12 @@ import logging
 from pathlib import Path
 
 from xtalgen.dataset.sources import resolve_file
+from xtalgen.hull.settings import HullSettings
 from xtalgen.io import log_to_file
 from xtalgen.prescreen.stage import build_hull_file
 
 log_to_file(snakemake.log[0])
-params = snakemake.params
+params = HullSettings.from_config(snakemake.params.settings)
 cache = Path(params.cache_dir) if params.cache_dir else None
 out, info = Path(snakemake.output.hull), Path(snakemake.output.info)
 if params.reference == "entries":

@@ -3,8 +3,10 @@
 import logging
 from pathlib import Path
 
+from xtalgen.evaluate.settings import EvaluateSettings
 from xtalgen.evaluate.stage import evaluate_files
 from xtalgen.io import log_to_file
+from xtalgen.prescreen.settings import SelectionSettings
 
 
 def _path(name: str) -> Path | None:
@@ -28,8 +30,8 @@ if __name__ == "__main__":
         reference=Path(snakemake.input.reference),
         ipt=_path("ipt"),
         workers=snakemake.threads,
-        keep_flagged=snakemake.params.keep_flagged,
-        ehull_tolerance=snakemake.params.ehull_tolerance,
+        keep_flagged=SelectionSettings.from_config(snakemake.params.selection).keep_flagged,
+        ehull_tolerance=EvaluateSettings.from_config(snakemake.params.evaluate).ehull_tolerance,
         seen=[Path(snakemake.input.seen)] if snakemake.input.get("seen") else None,
         conditional_out=Path(snakemake.output.conditional),
     )

@@ -323,3 +323,21 @@ def test_under_the_workflow_errors_name_config_keys(tmp_path: Path, capsys, monk
     assert main(["data", "prepare", "--dataset", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "data.local_dir" in err and "--dataset" not in err.replace("(CLI: --dataset)", "")
+
+
+def test_setting_flags_take_their_help_from_the_settings_fields():
+    """A flag built from a settings field shows that field's sentence, so the two cannot drift."""
+    from xtalgen.setting_fields import field_help  # noqa: PLC0415
+
+    built = 0
+    for command, parser in COMMANDS.items():
+        for action in _options(parser):
+            if not hasattr(action, "setting"):
+                continue
+            settings, name = action.setting
+            text = field_help(settings, name)
+            assert text, f"{command} {action.option_strings[0]}: {settings.__name__}.{name} has no help"
+            assert text in action.help, f"{command} {action.option_strings[0]}"
+            built += 1
+    # Every training, sampling, prescreen, hull, DFT and evaluation flag with a config key.
+    assert built >= 60, built

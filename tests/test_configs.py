@@ -119,8 +119,23 @@ SETTINGS_FIELDS = {
         f"model.tiny.{name}": [("xtalgen.lm.tiny", "TinyModelSettings", name)]
         for name in ("vocab_size", "hidden_size", "layers", "heads", "intermediate_size")
     },
-    "model.tiny.element_weight": [("xtalgen.lm.training", "TrainSettings", "element_weight")],
-    "model.tiny.decay_fraction": [("xtalgen.lm.training", "TrainSettings", "decay_fraction")],
+    "model.tiny.element_weight": [
+        ("xtalgen.lm.training", "TrainSettings", "element_weight"),
+        ("xtalgen.lm.settings", "TinyPretrainSettings", "element_weight"),
+    ],
+    "model.tiny.decay_fraction": [
+        ("xtalgen.lm.training", "TrainSettings", "decay_fraction"),
+        ("xtalgen.lm.settings", "TinyPretrainSettings", "decay_fraction"),
+    ],
+    **{
+        f"model.tiny.{name}": [("xtalgen.lm.settings", "TinyPretrainSettings", name)]
+        for name in ("steps", "batch_size", "learning_rate")
+    },
+    "model.trust_remote_code": [("xtalgen.lm.settings", "FinetuneSettings", "trust_remote_code")],
+    **{
+        f"finetune.{name}": [("xtalgen.lm.settings", "FinetuneSettings", name)]
+        for name in ("val_records", "quantization", "gpus")
+    },
     **{
         f"finetune.lora.{name}": [("xtalgen.lm.lora", "LoraSettings", field)]
         for name, field in (
@@ -172,11 +187,84 @@ SETTINGS_FIELDS = {
         for name in ("fmax", "steps", "max_seconds")
     },
     "prescreen.max_below_hull": [("xtalgen.hull.flags", "RatingSettings", "max_below_hull")],
+    "prescreen.model": [("xtalgen.prescreen.settings", "PrescreenSettings", "model")],
+    **{
+        f"prescreen.{name}": [("xtalgen.prescreen.settings", "GateSettings", name)]
+        for name in ("validation_size", "max_model_error")
+    },
+    **{
+        f"prescreen.{name}": [("xtalgen.prescreen.settings", "SelectionSettings", name)]
+        for name in ("ehull_max", "keep_flagged")
+    },
+    **{
+        f"hull.{name}": [("xtalgen.hull.settings", "HullSettings", name)]
+        for name in ("reference", "elemental_refs", "dataset", "entries", "entries_checksum", "cache_dir")
+    },
     **{
         f"dft.{name}": [("xtalgen.dft.flows", "DftSettings", name)]
-        for name in ("backend", "maker", "incar_overrides", "vasp_cmd", "potcar_dir")
+        for name in ("backend", "maker", "incar_overrides", "vasp_cmd", "potcar_dir", "max_candidates")
+    },
+    **{
+        f"evaluate.{name}": [("xtalgen.evaluate.settings", "EvaluateSettings", name)]
+        for name in ("ehull_tolerance", "ipt_structures", "ipt_translations")
     },
 }
+
+# Keys only the workflow reads, so no stage's settings hold them: where the inputs and outputs are
+# (paths, tables, URLs), how the DAG is cut (shards, which tasks and how many samples), and what a
+# cluster job asks for (cores, memory, wall time, GPUs).
+WORKFLOW_KEYS = {
+    "results",
+    "data.local_dir",
+    "data.url",
+    "data.sha256",
+    "data.cache_dir",
+    "data.splits",
+    "model.base",
+    "model.tiny.extra_data",
+    "model.tiny.pretrain_tasks",
+    "finetune.draw",
+    "sample.unconditional",
+    "sample.conditional.table",
+    "sample.conditional.per_row",
+    "sample.conditional.max_rows",
+    "sample.conditional.formula_elements",
+    "sample.infill.structures",
+    "sample.infill.per_row",
+    "sample.infill.max_rows",
+    "sample.infill.swap_table",
+    "sample.shards",
+    "sample.gpus",
+    "prescreen.structures",
+    "prescreen.max_structures",
+    "prescreen.shards",
+    "prescreen.threads",
+    "prescreen.runtime",
+    "prescreen.mem_mb",
+    "dft.store",
+    "dft.launchpad",
+    "dft.threads",
+    "dft.runtime",
+    "dft.mem_mb",
+    "evaluate.known",
+}
+
+
+def _schema_keys(spec: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for name, sub in spec.get("properties", {}).items():
+        keys += _schema_keys(sub, f"{prefix}{name}.") if "properties" in sub else [prefix + name]
+    return keys
+
+
+def test_every_config_key_belongs_to_a_stage_settings_or_to_the_workflow():
+    """A new key either gets its settings field (and this test's table) or is the workflow's alone."""
+    keys = _schema_keys(yaml.safe_load((REPO / "config.schema.yaml").read_text()))
+    orphans = [k for k in keys if k not in SETTINGS_FIELDS and k not in WORKFLOW_KEYS]
+    both = sorted(set(SETTINGS_FIELDS) & WORKFLOW_KEYS)
+    assert not orphans, f"keys with neither a settings field nor a place in WORKFLOW_KEYS: {orphans}"
+    assert not both
+    assert not (WORKFLOW_KEYS - set(keys)), "WORKFLOW_KEYS names keys the schema no longer has"
 
 
 def _schema_default(schema: dict, key: str):

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xtalgen.cli.options import add_command, add_formula_style, add_group
+from xtalgen.cli.options import add_command, add_formula_style, add_group, add_setting
+from xtalgen.dataset.settings import PrepareSettings
 from xtalgen.errors import InputError
 
 FORMULA_STYLE_HELP = (
@@ -59,23 +60,16 @@ def add_data(commands: argparse._SubParsersAction) -> None:
         type=Path,
         help="download cache (default: $XTALGEN_CACHE, else ~/.cache/xtalgen)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of tasks, conditions, masks, translations")
-    parser.add_argument(
-        "--copies", type=int, default=1, help="prompt records per structure of augmented splits"
-    )
-    parser.add_argument(
-        "--augment-splits", nargs="+", default=["train"], help="splits that get copies and translations"
-    )
-    parser.add_argument("--no-translate", action="store_true", help="no random-translation augmentation")
-    parser.add_argument("--infill-fraction", type=float, default=1.0 / 3.0, help="share of infill prompts")
+    add_setting(parser, "--seed", PrepareSettings, "seed", type=int)
+    add_setting(parser, "--copies", PrepareSettings, "copies", type=int)
+    add_setting(parser, "--augment-splits", PrepareSettings, "augment_splits", nargs="+")
+    add_setting(parser, "--no-translate", PrepareSettings, "translate", action="store_false")
+    add_setting(parser, "--infill-fraction", PrepareSettings, "infill_fraction", type=float)
     add_formula_style(parser, FORMULA_STYLE_HELP)
-    parser.add_argument(
-        "--max-rows", type=int, help="read only the first N rows of each split (default: all)"
-    )
-    parser.add_argument(
-        "--strict", action="store_true", help="fail on the first bad row instead of skipping it"
-    )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    add_setting(parser, "--max-rows", PrepareSettings, "max_rows", type=int)
+    add_setting(parser, "--strict", PrepareSettings, "strict", action="store_true")
+    # The command uses every core it has; the settings' default of 1 is the library's.
+    add_setting(parser, "--workers", PrepareSettings, "workers", type=int, default=os.cpu_count() or 1)
 
 
 def _checksums(items: list[str], url: str | None) -> dict[str, str | None] | None:
@@ -93,7 +87,7 @@ def _checksums(items: list[str], url: str | None) -> dict[str, str | None] | Non
 
 
 def _run_data_prepare(args: argparse.Namespace) -> int:
-    from xtalgen.dataset.prepare import PrepareSettings, prepare_dataset  # noqa: PLC0415
+    from xtalgen.dataset.prepare import prepare_dataset  # noqa: PLC0415
     from xtalgen.dataset.sources import DatasetUnavailableError, resolve_split  # noqa: PLC0415
 
     if args.dataset is None and args.url is None:
@@ -101,7 +95,7 @@ def _run_data_prepare(args: argparse.Namespace) -> int:
     settings = PrepareSettings(
         seed=args.seed,
         copies=args.copies,
-        translate=not args.no_translate,
+        translate=args.translate,
         augment_splits=tuple(args.augment_splits),
         infill_fraction=args.infill_fraction,
         formula_style=args.formula_style,
@@ -150,15 +144,14 @@ def _add_corpus(verbs: argparse._SubParsersAction) -> None:
         default="all",
         help="generation: leave infill records out, for LoRA to teach",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of tasks, conditions, translations")
-    parser.add_argument("--infill-fraction", type=float, default=1.0 / 3.0, help="share of infill records")
+    add_setting(parser, "--seed", PrepareSettings, "seed", type=int)
+    add_setting(parser, "--infill-fraction", PrepareSettings, "infill_fraction", type=float)
     add_formula_style(parser, FORMULA_STYLE_HELP)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    add_setting(parser, "--workers", PrepareSettings, "workers", type=int, default=os.cpu_count() or 1)
 
 
 def _run_data_corpus(args: argparse.Namespace) -> int:
     from xtalgen.dataset.corpus import pretraining_corpus  # noqa: PLC0415
-    from xtalgen.dataset.prepare import PrepareSettings  # noqa: PLC0415
 
     settings = PrepareSettings(
         seed=args.seed,

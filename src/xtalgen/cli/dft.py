@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xtalgen.cli.options import add_command, add_group
+from xtalgen.cli.options import add_command, add_group, add_setting
+from xtalgen.dft.flows import DftSettings
 from xtalgen.errors import InputError
 
 if TYPE_CHECKING:
@@ -33,25 +34,21 @@ def add_dft(commands: argparse._SubParsersAction) -> None:
         help="CSV with cif (or the prescreen's cif_relaxed), a CIF folder, or extxyz",
     )
     prepare.add_argument("--out", type=Path, required=True, help="folder for flows and inputs")
-    prepare.add_argument(
-        "--maker",
-        default="MPGGADoubleRelaxStaticMaker",
-        help="atomate2 maker; MPMetaGGADoubleRelaxStaticMaker for r2SCAN",
-    )
-    prepare.add_argument(
+    add_setting(prepare, "--maker", DftSettings, "maker")
+    add_setting(
+        prepare,
         "--incar",
+        DftSettings,
+        "incar_overrides",
         action="append",
         default=[],
         metavar="TAG=VALUE",
-        help="INCAR override for every job, repeatable, e.g. NCORE=4 (default: none)",
+        dest="incar",
+        help="repeatable",
     )
-    prepare.add_argument(
-        "--vasp-cmd", help="VASP command of every job (default: atomate2's ATOMATE2_VASP_CMD)"
-    )
-    prepare.add_argument(
-        "--potcar-dir", help="POTCAR folder (default: PMG_VASP_PSP_DIR; neither: POTCAR.spec only)"
-    )
-    prepare.add_argument("--max-candidates", type=int, help="first N candidates only (default: all)")
+    add_setting(prepare, "--vasp-cmd", DftSettings, "vasp_cmd")
+    add_setting(prepare, "--potcar-dir", DftSettings, "potcar_dir")
+    add_setting(prepare, "--max-candidates", DftSettings, "max_candidates", type=int)
 
     submit = add_command(
         verbs,
@@ -102,7 +99,6 @@ def _incar_value(text: str) -> object:
 
 
 def _run_dft_prepare(args: argparse.Namespace) -> int:
-    from xtalgen.dft.flows import DftSettings  # noqa: PLC0415
     from xtalgen.dft.prepare import prepare_flows, read_candidates  # noqa: PLC0415
 
     overrides = {}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xtalgen.cli.options import add_command, add_group
+from xtalgen.cli.options import add_command, add_group, add_setting
+from xtalgen.evaluate.settings import EvaluateSettings
+from xtalgen.prescreen.settings import SelectionSettings
 
 if TYPE_CHECKING:
     import argparse
@@ -57,23 +59,14 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
         "--dft", type=Path, help="table of `xtalgen dft collect` (default: no DFT stable rate)"
     )
     parser.add_argument("--ipt", type=Path, help="JSON of `xtalgen evaluate ipt` to include (default: none)")
-    parser.add_argument(
-        "--ehull-tolerance",
-        type=float,
-        default=0.05,
-        help="eV/atom within which a conditional sample meets its requested E_hull",
-    )
+    add_setting(parser, "--ehull-tolerance", EvaluateSettings, "ehull_tolerance", type=float)
     parser.add_argument(
         "--cache-dir",
         type=Path,
         help="reference fingerprint cache (default: $XTALGEN_CACHE/fingerprints, else ~/.cache/xtalgen/...)",
     )
     parser.add_argument("--workers", type=int, help="worker processes (default: the cores of this job)")
-    parser.add_argument(
-        "--keep-flagged",
-        action="store_true",
-        help="count flagged prescreen rows (no reference compound, far below the hull) as stable",
-    )
+    add_setting(parser, "--keep-flagged", SelectionSettings, "keep_flagged", action="store_true")
     ipt = add_command(
         group,
         "ipt",
@@ -86,8 +79,8 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
     ipt.add_argument("--base", required=True, help="base model: a folder or a Hugging Face hub id")
     ipt.add_argument("--adapter", type=Path, help="LoRA output folder or its adapter/ (default: base alone)")
     ipt.add_argument("--structures", type=Path, required=True, help="structures (CSV with cif, CIF folder)")
-    ipt.add_argument("--translations", type=int, default=8, help="translations per structure, the first none")
-    ipt.add_argument("--max-structures", type=int, default=32, help="first N readable structures")
+    add_setting(ipt, "--translations", EvaluateSettings, "ipt_translations", type=int, dest="translations")
+    add_setting(ipt, "--max-structures", EvaluateSettings, "ipt_structures", type=int, dest="max_structures")
     ipt.add_argument("--seed", type=int, default=0, help="seed of the translations")
     ipt.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code")
     ipt.add_argument("--out", type=Path, required=True, help="IPT JSON")

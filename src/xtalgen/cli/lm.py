@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xtalgen.cli.options import add_command, add_formula_style, add_group, read_csv_or_none
-from xtalgen.cli.options import default_of as _d
+from xtalgen.cli.options import add_command, add_formula_style, add_group, add_setting, read_csv_or_none
 from xtalgen.errors import InputError
-from xtalgen.lm.settings import DrawSettings, LoraSettings, SampleSettings, TinyModelSettings, TrainSettings
+from xtalgen.lm.settings import (
+    DrawSettings,
+    FinetuneSettings,
+    LoraSettings,
+    SampleSettings,
+    TinyModelSettings,
+    TinyPretrainSettings,
+    TrainSettings,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -26,7 +33,7 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     )
     tokenizer.add_argument("--records", type=Path, required=True, help="training prompts.jsonl")
     tokenizer.add_argument("--out", type=Path, required=True, help="tokenizer folder")
-    tokenizer.add_argument("--vocab-size", type=int, default=512, help="BPE vocabulary size")
+    add_setting(tokenizer, "--vocab-size", TinyModelSettings, "vocab_size", type=int)
 
     tiny = add_command(
         add_group(commands, "tiny", "the embedded tiny LLaMA base model"),
@@ -35,24 +42,15 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
         "pretrain the tiny LLaMA base on prompt records (CPU, minutes)",
     )
     tiny.add_argument("--tokenizer", type=Path, required=True, help="folder of `xtalgen tokenizer train`")
-    tiny.add_argument(
-        "--hidden-size", type=int, default=_d(TinyModelSettings, "hidden_size"), help="hidden size"
-    )
-    tiny.add_argument(
-        "--layers", type=int, default=_d(TinyModelSettings, "layers"), help="transformer layers"
-    )
-    tiny.add_argument("--heads", type=int, default=_d(TinyModelSettings, "heads"), help="attention heads")
-    tiny.add_argument(
-        "--intermediate-size", type=int, default=_d(TinyModelSettings, "intermediate_size"), help="MLP width"
-    )
-    tiny.add_argument(
-        "--element-weight",
-        type=float,
-        default=_d(TrainSettings, "element_weight"),
-        help="loss weight of the crystal's element lines (with the newline opening each) and EOS against 1 "
-        "for other tokens",
-    )
-    _train_options(tiny, lr=2e-3, steps=200, batch_size=16, val_limit=64)
+    for flag, name in (
+        ("--hidden-size", "hidden_size"),
+        ("--layers", "layers"),
+        ("--heads", "heads"),
+        ("--intermediate-size", "intermediate_size"),
+    ):
+        add_setting(tiny, flag, TinyModelSettings, name, type=int)
+    add_setting(tiny, "--element-weight", TinyPretrainSettings, "element_weight", type=float)
+    _train_options(tiny, TinyPretrainSettings, val_limit=64)
 
     lora = add_command(
         add_group(commands, "lora", "LoRA fine-tuning of a base model"),
@@ -63,31 +61,23 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
         "checkpoints in OUT/checkpoints make a rerun resume.",
     )
     lora.add_argument("--base", required=True, help="model folder or hub id")
-    lora.add_argument("--trust-remote-code", action="store_true", help="let a hub model run its own code")
-    lora.add_argument("--quantization", choices=["none", "4bit", "8bit"], default="none", help="QLoRA (CUDA)")
-    lora.add_argument("--lora-r", type=int, default=_d(LoraSettings, "r"), help="adapter rank")
-    lora.add_argument("--lora-alpha", type=int, default=_d(LoraSettings, "alpha"), help="adapter scale")
-    lora.add_argument(
-        "--lora-dropout", type=float, default=_d(LoraSettings, "dropout"), help="adapter dropout"
-    )
-    lora.add_argument(
-        "--target-modules",
-        nargs="+",
-        default=_d(LoraSettings, "target_modules"),
-        help="modules that get an adapter",
-    )
-    _train_options(lora, lr=5e-4, steps=-1, batch_size=8, val_limit=256, structures=True)
-    lora.add_argument(
-        "--infill-fraction",
-        type=float,
-        default=_d(DrawSettings, "infill_fraction"),
-        help="with --structures: share of draws that are infill tasks",
-    )
-    lora.add_argument(
-        "--no-translate", action="store_true", help="with --structures: no random translation per draw"
-    )
+    add_setting(lora, "--trust-remote-code", FinetuneSettings, "trust_remote_code", action="store_true")
+    add_setting(lora, "--quantization", FinetuneSettings, "quantization", choices=["none", "4bit", "8bit"])
+    add_setting(lora, "--lora-r", LoraSettings, "r", type=int)
+    add_setting(lora, "--lora-alpha", LoraSettings, "alpha", type=int)
+    add_setting(lora, "--lora-dropout", LoraSettings, "dropout", type=float)
+    add_setting(lora, "--target-modules", LoraSettings, "target_modules", nargs="+")
+    _train_options(lora, TrainSettings, val_limit=FinetuneSettings.val_records, structures=True)
+    add_setting(lora, "--infill-fraction", DrawSettings, "infill_fraction", type=float)
+    add_setting(lora, "--no-translate", DrawSettings, "translate", action="store_false")
     add_formula_style(
         lora, "with --structures: how conditional draws state the formula (as the data stage did)"
+    )
+    lora.add_argument(
+        "--settings",
+        type=Path,
+        help="JSON of a FinetuneSettings (the workflow writes it from its config): its training, adapter "
+        "and draw settings are used instead of those flags (default: none, the flags)",
     )
 
     sample = add_command(
@@ -130,57 +120,29 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="infill answers any element, not only the masked element's swap table (the paper's)",
     )
-    sample.add_argument(
-        "--temperature", type=float, default=_d(SampleSettings, "temperature"), help="sampling temperature"
-    )
-    sample.add_argument(
-        "--element-temperature",
-        type=float,
-        help="temperature of the element lines of generated crystals (default: --temperature everywhere)",
-    )
-    sample.add_argument(
-        "--top-p", type=float, default=_d(SampleSettings, "top_p"), help="nucleus sampling threshold"
-    )
-    sample.add_argument(
-        "--max-new-tokens",
-        type=int,
-        default=_d(SampleSettings, "max_new_tokens"),
-        help="tokens per completion",
-    )
-    sample.add_argument(
-        "--batch-size", type=int, default=_d(SampleSettings, "batch_size"), help="prompts per generate() call"
-    )
-    sample.add_argument(
-        "--max-attempts",
-        type=int,
-        default=_d(SampleSettings, "max_attempts"),
-        help="draws per sample until one parses",
-    )
-    sample.add_argument(
-        "--constraint",
-        choices=["none", "elements", "format"],
-        default=_d(SampleSettings, "constraint"),
-        help="constrained decoding",
-    )
-    sample.add_argument("--elements", nargs="+", help="allowed element symbols (default: H to Pu)")
-    sample.add_argument(
-        "--max-sites",
-        type=int,
-        default=_d(SampleSettings, "max_sites"),
-        help="most sites of a sampled crystal",
-    )
-    sample.add_argument("--seed", type=int, default=_d(SampleSettings, "seed"), help="sampling seed")
+    add_setting(sample, "--temperature", SampleSettings, "temperature", type=float)
+    add_setting(sample, "--element-temperature", SampleSettings, "element_temperature", type=float)
+    add_setting(sample, "--top-p", SampleSettings, "top_p", type=float)
+    add_setting(sample, "--max-new-tokens", SampleSettings, "max_new_tokens", type=int)
+    add_setting(sample, "--batch-size", SampleSettings, "batch_size", type=int)
+    add_setting(sample, "--max-attempts", SampleSettings, "max_attempts", type=int)
+    add_setting(sample, "--constraint", SampleSettings, "constraint", choices=["none", "elements", "format"])
+    add_setting(sample, "--elements", SampleSettings, "elements", nargs="+")
+    add_setting(sample, "--max-sites", SampleSettings, "max_sites", type=int)
+    add_setting(sample, "--seed", SampleSettings, "seed", type=int)
 
 
 def _train_options(
     parser: argparse.ArgumentParser,
+    defaults: type,
     *,
-    lr: float,
-    steps: int,
-    batch_size: int,
-    val_limit: int,
+    val_limit: int | None,
     structures: bool = False,
 ) -> None:
+    """Training flags; ``defaults`` gives the step count, batch size, rate and decay their defaults.
+
+    ``defaults`` is TrainSettings, or TinyPretrainSettings for the tiny base.
+    """
     if structures:
         data = parser.add_mutually_exclusive_group(required=True)
         data.add_argument(
@@ -199,53 +161,28 @@ def _train_options(
     parser.add_argument(
         "--val-records", type=Path, help="validation prompts.jsonl (default: none, no validation loss)"
     )
-    parser.add_argument("--val-limit", type=int, default=val_limit, help="validation records used")
+    parser.add_argument(
+        "--val-limit", type=int, default=val_limit, help="validation records used (none: all)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (a rerun resumes from it)")
-    parser.add_argument("--lr", type=float, default=lr, help="peak learning rate (cosine, warmup)")
-    parser.add_argument(
-        "--warmup-steps", type=int, default=_d(TrainSettings, "warmup_steps"), help="learning-rate warmup"
+    steps = "steps" if defaults is TinyPretrainSettings else "max_steps"
+    add_setting(parser, "--lr", defaults, "learning_rate", type=float, dest="lr")
+    add_setting(parser, "--warmup-steps", TrainSettings, "warmup_steps", type=int)
+    add_setting(parser, "--decay-fraction", defaults, "decay_fraction", type=float)
+    add_setting(parser, "--epochs", TrainSettings, "epochs", type=float)
+    add_setting(parser, "--max-steps", defaults, steps, type=int, dest="max_steps")
+    add_setting(parser, "--batch-size", defaults, "batch_size", type=int)
+    add_setting(parser, "--grad-accum", TrainSettings, "grad_accum", type=int)
+    add_setting(parser, "--max-length", TrainSettings, "max_length", type=int)
+    add_setting(parser, "--eval-steps", TrainSettings, "eval_steps", type=int)
+    add_setting(parser, "--save-steps", TrainSettings, "save_steps", type=int)
+    add_setting(parser, "--seed", TrainSettings, "seed", type=int)
+    add_setting(parser, "--completion-only", TrainSettings, "completion_only", action="store_true")
+    add_setting(parser, "--precision", TrainSettings, "precision", choices=["auto", "fp32", "bf16", "fp16"])
+    add_setting(
+        parser, "--gradient-checkpointing", TrainSettings, "gradient_checkpointing", action="store_true"
     )
-    parser.add_argument(
-        "--decay-fraction",
-        type=float,
-        help="hold the peak rate, then decay by cosine over this last fraction of --max-steps "
-        "(default: cosine over the whole run)",
-    )
-    parser.add_argument(
-        "--epochs", type=float, default=_d(TrainSettings, "epochs"), help="passes over the records"
-    )
-    parser.add_argument(
-        "--max-steps", type=int, default=steps, help="optimizer steps; > 0 overrides --epochs"
-    )
-    parser.add_argument("--batch-size", type=int, default=batch_size, help="records per device step")
-    parser.add_argument(
-        "--grad-accum", type=int, default=_d(TrainSettings, "grad_accum"), help="gradient accumulation steps"
-    )
-    parser.add_argument(
-        "--max-length", type=int, default=_d(TrainSettings, "max_length"), help="tokens per sequence"
-    )
-    parser.add_argument(
-        "--eval-steps", type=int, default=_d(TrainSettings, "eval_steps"), help="validation loss interval"
-    )
-    parser.add_argument(
-        "--save-steps", type=int, default=_d(TrainSettings, "save_steps"), help="checkpoint interval"
-    )
-    parser.add_argument("--seed", type=int, default=_d(TrainSettings, "seed"), help="training seed")
-    parser.add_argument(
-        "--completion-only", action="store_true", help="loss on the completion only, not the prompt"
-    )
-    parser.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        default=_d(TrainSettings, "precision"),
-        help="weights and compute",
-    )
-    parser.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for memory")
-    parser.add_argument(
-        "--no-group-by-length",
-        action="store_true",
-        help="random batches instead of batches of like length (which skip most padding)",
-    )
+    add_setting(parser, "--no-group-by-length", TrainSettings, "group_by_length", action="store_false")
 
 
 def _train_settings(args: argparse.Namespace) -> TrainSettings:
@@ -266,7 +203,7 @@ def _train_settings(args: argparse.Namespace) -> TrainSettings:
         precision=args.precision,
         gradient_checkpointing=args.gradient_checkpointing,
         completion_only=args.completion_only,
-        group_by_length=not args.no_group_by_length,
+        group_by_length=args.group_by_length,
         decay_fraction=args.decay_fraction,
         element_weight=getattr(args, "element_weight", 1.0),
     )
@@ -308,36 +245,49 @@ def _run_tiny_pretrain(args: argparse.Namespace) -> int:
 
 def _run_lora_train(args: argparse.Namespace) -> int:
     from xtalgen.lm.base import ModelSpec  # noqa: PLC0415
-    from xtalgen.lm.lora import LoraSettings  # noqa: PLC0415
     from xtalgen.lm.stage import finetune_files  # noqa: PLC0415
 
+    settings = _finetune_settings(args)
     spec = ModelSpec(
         args.base,
-        trust_remote_code=args.trust_remote_code,
-        precision=args.precision,
-        quantization=args.quantization,
+        trust_remote_code=settings.trust_remote_code,
+        precision=settings.train.precision,
+        quantization=settings.quantization,
     )
-    from xtalgen.lm.draws import DrawSettings  # noqa: PLC0415
-
-    lora = LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.target_modules))
-    draw = None
-    if args.structures is not None:
-        draw = DrawSettings(args.seed, args.infill_fraction, not args.no_translate, args.formula_style)
     finetune_files(
         spec,
         args.structures or args.records,
         args.val_records,
         args.out,
-        lora=lora,
-        settings=_train_settings(args),
-        val_limit=args.val_limit,
-        draw=draw,
+        lora=settings.lora,
+        settings=settings.train,
+        val_limit=settings.val_records,
+        draw=settings.draw if args.structures is not None else None,
     )
     from xtalgen.report.figures import finetuning_loss_figure  # noqa: PLC0415
 
     finetuning_loss_figure(args.out)
     print(f"adapter -> {args.out / 'adapter'}")
     return 0
+
+
+def _finetune_settings(args: argparse.Namespace) -> FinetuneSettings:
+    """The settings of ``--settings``, or those of the flags."""
+    if args.settings is not None:
+        if not args.settings.is_file():
+            raise InputError(f"--settings {args.settings}: no such file; give the JSON the workflow wrote")
+        try:
+            return FinetuneSettings.from_json(args.settings.read_text())
+        except (ValueError, TypeError, KeyError) as err:
+            raise InputError(f"--settings {args.settings}: not a FinetuneSettings JSON ({err})") from err
+    return FinetuneSettings(
+        train=_train_settings(args),
+        lora=LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.target_modules)),
+        draw=DrawSettings(args.seed, args.infill_fraction, args.translate, args.formula_style),
+        val_records=args.val_limit,
+        quantization=args.quantization,
+        trust_remote_code=args.trust_remote_code,
+    )
 
 
 def _run_sample(args: argparse.Namespace) -> int:

@@ -17,8 +17,8 @@ __all__ = [
     "add_command",
     "add_formula_style",
     "add_group",
+    "add_setting",
     "command_listing",
-    "default_of",
     "read_csv_or_none",
 ]
 
@@ -35,7 +35,7 @@ class HelpFormatter(argparse.HelpFormatter):
             return text
         if isinstance(action, argparse._HelpAction | argparse._VersionAction):
             return text
-        if isinstance(action, argparse._StoreTrueAction):
+        if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
             return f"{text} (default: off)"
         if action.default is None or action.default is argparse.SUPPRESS:
             return text
@@ -95,9 +95,28 @@ def read_csv_or_none(path: Path | None) -> pd.DataFrame | None:
     return read_csv(path)
 
 
-def default_of(settings: type, name: str) -> Any:
-    """The default of field ``name`` of a stage's settings dataclass: a flag takes its default there."""
-    import dataclasses  # noqa: PLC0415
+def add_setting(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    flag: str,
+    settings: type,
+    name: str,
+    **kwargs: Any,
+) -> argparse.Action:
+    """A flag for field ``name`` of a stage's settings dataclass: its default and help come from there.
 
-    value = {f.name: f for f in dataclasses.fields(settings)}[name].default
-    return list(value) if isinstance(value, tuple) else value
+    A switch takes only the help: ``store_true`` turns the setting on, ``store_false`` (a ``--no-``
+    flag) turns it off and stores into the field's name. ``help=`` adds to the field's text.
+    """
+    from xtalgen.setting_fields import field_default, field_help  # noqa: PLC0415
+
+    text = field_help(settings, name)
+    if kwargs.get("action") == "store_false":
+        text = f"switch off: {text}" if text else ""
+        kwargs.setdefault("dest", name)
+    if "help" in kwargs:
+        text = f"{text}; {kwargs.pop('help')}" if text else kwargs.pop("help")
+    if kwargs.get("action") not in {"store_true", "store_false"}:
+        kwargs.setdefault("default", field_default(settings, name))
+    action = parser.add_argument(flag, help=text, **kwargs)
+    action.setting = (settings, name)  # type: ignore[attr-defined]
+    return action

@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xtalgen.cli.options import add_command, add_group
-from xtalgen.cli.options import default_of as _d
-from xtalgen.prescreen.settings import PrescreenSettings, RelaxSettings
+from xtalgen.cli.options import add_command, add_group, add_setting
+from xtalgen.hull.flags import RatingSettings
+from xtalgen.hull.settings import MP_ENTRIES_MD5, HullSettings
+from xtalgen.prescreen.settings import GateSettings, PrescreenSettings, RelaxSettings, SelectionSettings
 
 if TYPE_CHECKING:
     import argparse
 
 __all__ = ["add_hull", "add_prescreen"]
-
-MODEL = "M3GNet-MP-2021.2.8-PES"
 
 
 def add_hull(commands: argparse._SubParsersAction) -> None:
@@ -32,18 +31,31 @@ def add_hull(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dataset", type=Path, nargs="+", help="MP-20 folder(s) or CSV files (default: none)"
     )
-    parser.add_argument(
-        "--elemental-refs", type=Path, help="MP elemental reference entries, with --dataset (default: none)"
+    # A command names its source by the flag it gives, so no source has a default here.
+    add_setting(
+        parser,
+        "--elemental-refs",
+        HullSettings,
+        "elemental_refs",
+        type=Path,
+        default=None,
+        help="with --dataset (default: none)",
     )
-    parser.add_argument(
+    add_setting(
+        parser,
         "--entries",
-        help="JSON(.gz) of MP ComputedStructureEntries instead, a path or a URL downloaded once into "
-        "--cache-dir; GGA and GGA+U entries only are kept, MP2020-corrected (default: none)",
+        HullSettings,
+        "entries",
+        default=None,
+        help="instead of --dataset (default: none)",
     )
-    parser.add_argument(
+    add_setting(
+        parser,
         "--entries-checksum",
-        help="md5:<hex> or sha256:<hex> a downloaded --entries must match (default: none; "
-        "Matbench Discovery's 2023-02-07 file: md5:76fc748db6b175bb80de4c276d27c235)",
+        HullSettings,
+        "entries_checksum",
+        default=None,
+        help=f"(default: none; the default file's is {MP_ENTRIES_MD5})",
     )
     parser.add_argument(
         "--mp-api",
@@ -51,9 +63,7 @@ def add_hull(commands: argparse._SubParsersAction) -> None:
         metavar="STRUCTURES",
         help="ask the MP API for these candidates' chemical systems instead (default: none)",
     )
-    parser.add_argument(
-        "--cache-dir", type=Path, help="MP API answer cache (default: $XTALGEN_CACHE, else ~/.cache/xtalgen)"
-    )
+    add_setting(parser, "--cache-dir", HullSettings, "cache_dir", type=Path)
     parser.add_argument("--out", type=Path, required=True, help="hull file (.json.gz)")
     parser.add_argument(
         "--info", type=Path, help="JSON naming the hull: reference, sources, entries, SHA-256 (default: none)"
@@ -61,12 +71,9 @@ def add_hull(commands: argparse._SubParsersAction) -> None:
 
 
 def _potential_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=MODEL, help="matgl model folder, or a name matgl loads online")
-    parser.add_argument(
-        "--aggregation",
-        choices=["auto", "destination", "source"],
-        default="auto",
-        help="M3GNet message aggregation; auto restores it for pre-matgl-3.0 weights",
+    add_setting(parser, "--model", PrescreenSettings, "model")
+    add_setting(
+        parser, "--aggregation", PrescreenSettings, "aggregation", choices=["auto", "destination", "source"]
     )
 
 
@@ -89,36 +96,16 @@ def add_prescreen(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--hull", type=Path, required=True, help="file of `xtalgen hull build`")
     run.add_argument("--out", type=Path, required=True, help="per-structure results CSV")
     run.add_argument("--max-structures", type=int, help="rate only the first N structures (default: all)")
-    run.add_argument(
-        "--min-sites", type=int, default=_d(PrescreenSettings, "min_sites"), help="pre-filter: fewest sites"
-    )
-    run.add_argument(
-        "--max-sites", type=int, default=_d(PrescreenSettings, "max_sites"), help="pre-filter: most sites"
-    )
-    run.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    run.add_argument("--threads", type=int, help="cores in all (default: this process's CPU affinity)")
-    run.add_argument(
-        "--fmax", type=float, default=_d(RelaxSettings, "fmax"), help="FIRE force convergence (eV/Å)"
-    )
-    run.add_argument("--steps", type=int, default=_d(RelaxSettings, "steps"), help="FIRE step limit")
-    run.add_argument(
-        "--max-seconds",
-        type=float,
-        default=_d(RelaxSettings, "max_seconds"),
-        help="wall-time limit per structure (s)",
-    )
-    run.add_argument("--ehull-max", type=float, default=0.1, help="metastable threshold (eV/atom)")
-    run.add_argument(
-        "--max-below-hull",
-        type=float,
-        default=0.2,
-        help="flag E_hull below minus this (eV/atom) as far_below_hull",
-    )
-    run.add_argument(
-        "--keep-flagged",
-        action="store_true",
-        help="keep flagged structures in the metastable selection",
-    )
+    add_setting(run, "--min-sites", PrescreenSettings, "min_sites", type=int)
+    add_setting(run, "--max-sites", PrescreenSettings, "max_sites", type=int)
+    add_setting(run, "--workers", PrescreenSettings, "workers", type=int)
+    add_setting(run, "--threads", PrescreenSettings, "threads", type=int)
+    add_setting(run, "--fmax", RelaxSettings, "fmax", type=float)
+    add_setting(run, "--steps", RelaxSettings, "steps", type=int)
+    add_setting(run, "--max-seconds", RelaxSettings, "max_seconds", type=float)
+    add_setting(run, "--ehull-max", SelectionSettings, "ehull_max", type=float)
+    add_setting(run, "--max-below-hull", RatingSettings, "max_below_hull", type=float)
+    add_setting(run, "--keep-flagged", SelectionSettings, "keep_flagged", action="store_true")
     _potential_options(run)
 
     check = add_command(
@@ -133,10 +120,8 @@ def add_prescreen(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--elemental-refs", type=Path, required=True, help="MP elemental reference entries")
     check.add_argument("--out", type=Path, required=True, help="summary JSON")
     check.add_argument("--figure", type=Path, help="parity plot PNG (default: none)")
-    check.add_argument("--validation-size", type=int, default=30, help="ground states measured")
-    check.add_argument(
-        "--max-error", type=float, default=0.05, help="limit on the median |E_form error| (eV/atom)"
-    )
+    add_setting(check, "--validation-size", GateSettings, "validation_size", type=int)
+    add_setting(check, "--max-error", GateSettings, "max_model_error", type=float, dest="max_error")
     _potential_options(check)
 
 
@@ -162,7 +147,7 @@ def _run_hull_build(args: argparse.Namespace) -> int:
 
 
 def _run_prescreen(args: argparse.Namespace) -> int:
-    from xtalgen.hull.flags import RatingSettings, is_flagged  # noqa: PLC0415
+    from xtalgen.hull.flags import is_flagged  # noqa: PLC0415
     from xtalgen.prescreen.shard import prescreen, select_metastable  # noqa: PLC0415
     from xtalgen.prescreen.stage import flagged_path  # noqa: PLC0415
     from xtalgen.structures_io import read_structures  # noqa: PLC0415

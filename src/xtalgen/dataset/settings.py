@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xtalgen.errors import InputError
+from xtalgen.setting_fields import described
 from xtalgen.text.formula_style import FORMULA_STYLES, FormulaStyle
 
 if TYPE_CHECKING:
@@ -21,16 +22,16 @@ __all__ = ["PrepareSettings"]
 class PrepareSettings:
     """Options of the data stage; the defaults are the paper's choices."""
 
-    seed: int = 0
-    copies: int = 1
-    translate: bool = True
-    augment_splits: tuple[str, ...] = ("train",)
-    infill_fraction: float = 1.0 / 3.0
+    seed: int = described(0, "seed of tasks, conditions, masks, translations")
+    copies: int = described(1, "prompt records per structure of augmented splits")
+    translate: bool = described(True, "random-translation augmentation")
+    augment_splits: tuple[str, ...] = described(("train",), "splits that get copies and translations")
+    infill_fraction: float = described(1.0 / 3.0, "share of infill prompts")
     # How conditional prompts state the formula (xtalgen.text.prompts.FormulaStyle).
     formula_style: FormulaStyle = "reduced"
-    strict: bool = False
-    max_rows: int | None = None
-    workers: int = 1
+    strict: bool = described(False, "fail on the first bad row instead of skipping it")
+    max_rows: int | None = described(None, "read only the first N rows of each split (default: all)")
+    workers: int = described(1, "worker processes")
 
     def __post_init__(self) -> None:
         if self.copies < 1:

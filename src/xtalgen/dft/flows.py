@@ -9,10 +9,11 @@ the maker and the run: that is how submissions are deduplicated and results coll
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xtalgen.errors import InputError, setting
+from xtalgen.setting_fields import described
 
 if TYPE_CHECKING:
     from jobflow import Flow
@@ -29,11 +30,20 @@ BACKENDS = ("prepare", "local", "fireworks")
 class DftSettings:
     """The ``dft`` section of the config, as the library needs it."""
 
-    backend: str = "prepare"
-    maker: str = "MPGGADoubleRelaxStaticMaker"
-    incar_overrides: dict[str, Any] = field(default_factory=dict)
-    vasp_cmd: str | None = None
-    potcar_dir: str | None = None
+    backend: str = described("prepare", "prepare (inputs only), local (jobflow) or fireworks")
+    maker: str = described(
+        "MPGGADoubleRelaxStaticMaker", "atomate2 maker; MPMetaGGADoubleRelaxStaticMaker for r2SCAN"
+    )
+    incar_overrides: dict[str, Any] = described(
+        help="INCAR override for every job, e.g. NCORE=4 (default: none)", default_factory=dict
+    )
+    vasp_cmd: str | None = described(
+        None, "VASP command of every job (default: atomate2's ATOMATE2_VASP_CMD)"
+    )
+    potcar_dir: str | None = described(
+        None, "POTCAR folder (default: PMG_VASP_PSP_DIR; neither: POTCAR.spec only)"
+    )
+    max_candidates: int | None = described(None, "the N most stable candidates only (default: all)")
     run: str = "xtalgen"
 
     def __post_init__(self) -> None:
@@ -47,14 +57,9 @@ class DftSettings:
     @classmethod
     def from_config(cls, values: dict[str, Any], run: str = "xtalgen") -> DftSettings:
         """Settings from the config's ``dft`` section (unknown keys are the schema's business)."""
-        return cls(
-            backend=values.get("backend", "prepare"),
-            maker=values.get("maker", "MPGGADoubleRelaxStaticMaker"),
-            incar_overrides=dict(values.get("incar_overrides") or {}),
-            vasp_cmd=values.get("vasp_cmd"),
-            potcar_dir=values.get("potcar_dir"),
-            run=run,
-        )
+        names = ("backend", "maker", "vasp_cmd", "potcar_dir", "max_candidates")
+        given = {k: values[k] for k in names if k in values}
+        return cls(incar_overrides=dict(values.get("incar_overrides") or {}), run=run, **given)
 
 
 def submission_key(candidate_id: str, maker: str) -> str:

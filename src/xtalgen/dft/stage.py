@@ -24,7 +24,7 @@ def prepare_files(candidates: Path, out_dir: Path, manifest: Path, values: dict[
     from xtalgen.dft.prepare import prepare_flows, read_candidates  # noqa: PLC0415
 
     settings = DftSettings.from_config(values)
-    chosen = read_candidates(candidates)[: values.get("max_candidates")]
+    chosen = read_candidates(candidates)[: settings.max_candidates]
     out_dir.mkdir(parents=True, exist_ok=True)
     table = prepare_flows(chosen, out_dir, settings)
     shutil.copyfile(out_dir / "manifest.csv", manifest)

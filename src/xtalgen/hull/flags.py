@@ -10,8 +10,12 @@ unless the user keeps flagged rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from xtalgen.setting_fields import described
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["FLAGS", "RatingSettings", "flag_of", "is_flagged"]
 
@@ -25,7 +29,7 @@ class RatingSettings:
 
     # MP-20 ground states relaxed with the gated M3GNet sit within a few hundredths of an eV/atom of
     # the hull; far below it, the potential or the hull is wrong, not the crystal a discovery.
-    max_below_hull: float = 0.2
+    max_below_hull: float = described(0.2, "flag E_hull below minus this (eV/atom) as far_below_hull")
 
 
 def flag_of(ehull: float, compounds: int, n_elements: int, settings: RatingSettings) -> tuple[str, str]:
@@ -51,5 +55,8 @@ def flag_of(ehull: float, compounds: int, n_elements: int, settings: RatingSetti
 def is_flagged(results: pd.DataFrame) -> pd.Series:
     """Rows whose E_hull carries a flag (see ``FLAGS``)."""
     if "flag" not in results.columns:
+        # Imported here: the command line's flags read RatingSettings, and must start fast.
+        import pandas as pd  # noqa: PLC0415
+
         return pd.Series(False, index=results.index)
     return results["flag"].fillna("").astype(str) != ""

@@ -9,19 +9,21 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xtalgen.setting_fields import described
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["PrescreenSettings", "RelaxSettings"]
+__all__ = ["GateSettings", "PrescreenSettings", "RelaxSettings", "SelectionSettings"]
 
 
 @dataclass(frozen=True)
 class RelaxSettings:
     """The paper's defaults: FIRE with cell relaxation to 0.1 eV/Å, at most 500 steps."""
 
-    fmax: float = 0.1
-    steps: int = 500
-    max_seconds: float = 300.0
+    fmax: float = described(0.1, "FIRE force convergence (eV/Å)")
+    steps: int = described(500, "FIRE step limit")
+    max_seconds: float = described(300.0, "wall-time limit per structure (s)")
     max_volume_ratio: float = 4.0
     energy_floor: float = -20.0  # eV/atom; MP's lowest energies per atom are about -13
 
@@ -30,16 +32,18 @@ class RelaxSettings:
 class PrescreenSettings:
     """What to relax with, and which structures are worth relaxing."""
 
-    model: str
-    aggregation: str = "auto"
+    model: str = described("M3GNet-MP-2021.2.8-PES", "matgl model folder, or a name matgl loads online")
+    aggregation: str = described(
+        "auto", "M3GNet message aggregation; auto restores it for pre-matgl-3.0 weights"
+    )
     relax: RelaxSettings = field(default_factory=RelaxSettings)
-    min_sites: int = 2
-    max_sites: int | None = 20
+    min_sites: int = described(2, "pre-filter: fewest sites")
+    max_sites: int | None = described(20, "pre-filter: most sites")
     # Worker processes; None: one per core of the job (measured: one thread per small graph is
     # fastest, so cores are better spent on workers than on torch threads).
-    workers: int | None = None
+    workers: int | None = described(None, "worker processes (default: one per core)")
     # Cores for the whole shard, shared out among the workers; None: the job's CPU affinity.
-    threads: int | None = None
+    threads: int | None = described(None, "cores in all (default: this process's CPU affinity)")
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any], threads: int | None = None) -> PrescreenSettings:
@@ -64,3 +68,33 @@ class PrescreenSettings:
         """What a journal record must match to be reused: structure, weights and settings."""
         text = repr((cif, weights, self.aggregation, self.relax, self.min_sites, self.max_sites))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The accuracy gate: the potential must reproduce MP-20 ground states before any candidate is rated."""
+
+    validation_size: int = described(30, "ground states measured")
+    max_model_error: float = described(0.05, "limit on the median |E_form error| (eV/atom)")
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> GateSettings:
+        """Settings from the flat ``prescreen`` config section."""
+        return cls(**{k: values[k] for k in ("validation_size", "max_model_error") if k in values})
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    """Which rated structures are metastable candidates: changing these reruns no relaxation."""
+
+    ehull_max: float = described(0.1, "metastable threshold (eV/atom)")
+    keep_flagged: bool = described(
+        False,
+        "keep flagged structures (no reference compound, far below the hull) in the metastable "
+        "selection and the stable counts",
+    )
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> SelectionSettings:
+        """Settings from the flat ``prescreen`` config section."""
+        return cls(**{k: values[k] for k in ("ehull_max", "keep_flagged") if k in values})
