@@ -67,6 +67,7 @@ rule pretrain_tiny:
         tiny=config["model"]["tiny"],
         seed=config["finetune"]["seed"],
         val_limit=64,
+        formula_style=config["data"]["formula_style"],
     log:
         f"{RESULTS}/logs/model/pretrain_tiny.log",
     benchmark:

@@ -23,6 +23,7 @@ n = pretrain_files(
     model_settings=TinyModelSettings.from_config(section),
     train_settings=TrainSettings.for_tiny_base(section, snakemake.params.seed),
     val_limit=snakemake.params.val_limit,
+    formula_style=snakemake.params.formula_style,
 )
 pretraining_loss_figure(out, n)
 logging.info("tiny LLaMA of %d parameters -> %s", n, snakemake.output.model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -69,3 +70,53 @@ def test_a_bad_settings_file_names_the_flag(tmp_path: Path, capsys, content: str
     err = capsys.readouterr().err
     assert code != 0
     assert "--settings" in err and message in err
+
+
+@pytest.mark.parametrize("config_file", ["config.yaml", "configs/paper.yaml"])
+def test_the_settings_file_trains_as_the_flags_the_workflow_used_to_pass(config_file: str):
+    """The workflow once spelled the finetune section out as flags; the JSON must say the same."""
+    import argparse  # noqa: PLC0415
+
+    from xtalgen.cli import build_parser  # noqa: PLC0415
+    from xtalgen.cli.lm import _finetune_settings  # noqa: PLC0415
+
+    schema = yaml.safe_load((REPO / "config.schema.yaml").read_text())
+
+    def defaults(spec: dict) -> dict:
+        fields = spec["properties"].items()
+        return {k: defaults(v) if "properties" in v else v.get("default") for k, v in fields}
+
+    def merged(base: dict, over: dict) -> dict:
+        out = dict(base)
+        for key, value in base.items():
+            out[key] = merged(value, over.get(key) or {}) if isinstance(value, dict) else over.get(key, value)
+        return out
+
+    config = merged(defaults(schema), yaml.safe_load((REPO / config_file).read_text()))
+    ft, lora, data = config["finetune"], config["finetune"]["lora"], config["data"]
+    options = {
+        "--lora-r": lora["r"], "--lora-alpha": lora["alpha"], "--lora-dropout": lora["dropout"],
+        "--lr": ft["learning_rate"], "--warmup-steps": ft["warmup_steps"], "--epochs": ft["epochs"],
+        "--max-steps": ft["max_steps"], "--batch-size": ft["batch_size"], "--grad-accum": ft["grad_accum"],
+        "--max-length": ft["max_length"], "--eval-steps": ft["eval_steps"], "--save-steps": ft["save_steps"],
+        "--precision": ft["precision"], "--quantization": ft["quantization"], "--seed": ft["seed"],
+        "--infill-fraction": data["infill_fraction"], "--formula-style": data["formula_style"],
+    }  # fmt: skip
+    flags = ["lora", "train", "--base", "b", "--structures", "s.csv", "--out", "o"]
+    flags += [x for k, v in options.items() for x in (k, str(v))]
+    flags += ["--target-modules", *lora["target_modules"]]
+    switches = {
+        "--completion-only": ft["completion_only"],
+        "--gradient-checkpointing": ft["gradient_checkpointing"],
+        "--trust-remote-code": config["model"]["trust_remote_code"],
+        "--no-translate": not data["augment"]["translate"],
+    }
+    flags += [flag for flag, on in switches.items() if on]
+    if ft["val_records"] is not None:
+        flags += ["--val-limit", str(ft["val_records"])]
+    args = build_parser().parse_args(flags)
+    assert isinstance(args, argparse.Namespace)
+    from_flags = _finetune_settings(args)
+    from_config = FinetuneSettings.from_config(config)
+    # GPUs are the launcher's business, never a flag of the command it launches.
+    assert from_flags == dataclasses.replace(from_config, gpus=0)

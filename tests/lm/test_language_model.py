@@ -258,6 +258,9 @@ def test_unconstrained_garbage_is_kept_with_its_reason(adapted):
     assert len(rows) == 8  # 12 tokens cannot hold a crystal: every request is redrawn once
     assert all(r["status"] == "rejected" and r["reason"] and r["raw_text"] for r in rows)
     assert sorted({r["attempt"] for r in rows}) == [1, 2]
+    # A completion that did not reach EOS within its tokens says so, whatever its text.
+    cut = [r for r in rows if r["reason"] == "cut at max_new_tokens"]
+    assert cut, {r["reason"] for r in rows}
 
 
 def test_conditional_prompts_carry_their_conditions(adapted):
@@ -447,3 +450,44 @@ def test_ipt_command_writes_its_json(tiny, adapter, pilot_dir, tmp_path):
     result = json.loads(out.read_text())
     assert result["n_structures"] == 3 and result["translations"] == 3
     assert result["ipt_mean"] > 0
+
+
+@pytest.mark.parametrize("element_weight", [1.0, 5.0])
+def test_the_first_step_gradient_does_not_depend_on_gradient_accumulation(
+    tiny, records, tmp_path, element_weight
+):
+    """One effective batch of 8 as 1 x 8 or 4 x 2 gives the same gradient, weighted loss or not.
+
+    transformers skips its 1/grad_accum division when the loss follows num_items_in_batch; a weighted
+    loss that returned a per-micro-batch mean would make the second gradient 4 times the first.
+    """
+    from transformers import AutoModelForCausalLM, TrainerCallback  # noqa: PLC0415
+
+    from xtalgen.lm.records import PadCollator  # noqa: PLC0415
+    from xtalgen.lm.training import train  # noqa: PLC0415
+
+    tokenizer = load_tokenizer(str(tiny / "model"))
+    data = CompletionDataset(records["train"][:8], tokenizer, 512, element_weight=element_weight)
+
+    class FirstGradient(TrainerCallback):
+        def __init__(self) -> None:
+            self.grads: dict[str, torch.Tensor] = {}
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            if not self.grads:
+                named = model.named_parameters()
+                self.grads = {n: p.grad.detach().clone() for n, p in named if p.grad is not None}
+
+    grads = []
+    for batch, accum in ((8, 1), (2, 4)):
+        model = AutoModelForCausalLM.from_pretrained(str(tiny / "model"), dtype=torch.float32)
+        first = FirstGradient()
+        settings = TrainSettings(
+            max_steps=1, batch_size=batch, grad_accum=accum, warmup_steps=0, group_by_length=False
+        )
+        train(model, data, None, PadCollator(tokenizer.pad_token_id), out_dir=tmp_path / f"ga{accum}",
+              settings=settings, callbacks=[first])  # fmt: skip
+        grads.append(first.grads)
+    assert grads[0] and grads[0].keys() == grads[1].keys()
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-6, msg=name)

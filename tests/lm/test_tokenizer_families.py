@@ -29,6 +29,7 @@ from xtalgen.lm.sampling import (
     sample,
     unconditional_requests,
 )
+from xtalgen.lm.surface import completion as completion_of
 from xtalgen.lm.surface import continuation, token_surfaces
 from xtalgen.lm.training import TrainSettings, train
 from xtalgen.testing import random_llama, tokenizer_family
@@ -87,6 +88,10 @@ def test_records_are_tokenized_with_prompt_and_completion_together(family, data)
         # ... and the completion's tokens write exactly the completion.
         assert tokenizer.decode(learned[:-1]) == completion
         assert continuation(tokenizer, len(tokenizer), learned) == completion
+        # Written to EOS, a completion is whole; cut before it, it is not (and is rejected).
+        assert completion_of(tokenizer, len(tokenizer), learned) == (completion, True)
+        cut_text, ended = completion_of(tokenizer, len(tokenizer), learned[:-3])
+        assert not ended and completion.startswith(cut_text)
         whole = tokenize_record(tokenizer, prompt, completion, 4096)
         assert whole.input_ids == tokens.input_ids and IGNORE not in whole.labels
     if name == "llama2":  # what tokenizing the completion alone got wrong
@@ -220,6 +225,19 @@ def test_without_a_constraint_the_formula_elements_are_held_by_rejection():
     }
     free = conditional_requests(pd.DataFrame({"formula": ["NaCl"]}), 1)[0]
     assert parse_completion(free, text_of("K", "Cl"), settings, allowed)["status"] == "ok"
+
+
+def test_a_crystal_cut_at_the_token_limit_is_rejected_even_when_it_parses():
+    (request,) = conditional_requests(pd.DataFrame({"formula": ["NaCl"]}), 1)
+    settings = SampleSettings(constraint="none")
+    text = encode(Structure(Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.56]]))
+    cut = text[: text.rindex("56") + 1]  # "0.5" of "0.56": still a crystal string, another crystal
+    allowed = frozenset(("Na", "Cl"))
+    assert parse_completion(request, cut, settings, allowed)["status"] == "ok"  # what decode alone says
+    assert parse_completion(request, cut, settings, allowed, ended=False) == {
+        "status": "rejected",
+        "reason": "cut at max_new_tokens",
+    }
 
 
 def test_an_unreadable_formula_names_its_row():

@@ -50,6 +50,7 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     ):
         add_setting(tiny, flag, TinyModelSettings, name, type=int)
     add_setting(tiny, "--element-weight", TinyPretrainSettings, "element_weight", type=float)
+    add_formula_style(tiny, "how the records state formulas; saved with the model for sampling")
     _train_options(tiny, TinyPretrainSettings, val_limit=64)
 
     lora = add_command(
@@ -71,7 +72,9 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     add_setting(lora, "--infill-fraction", DrawSettings, "infill_fraction", type=float)
     add_setting(lora, "--no-translate", DrawSettings, "translate", action="store_false")
     add_formula_style(
-        lora, "with --structures: how conditional draws state the formula (as the data stage did)"
+        lora,
+        "how conditional prompts state the formula: the --records' style, or with --structures the "
+        "draws' (as the data stage did); saved with the adapter for sampling",
     )
     lora.add_argument(
         "--settings",
@@ -109,8 +112,9 @@ def add_lm(commands: argparse._SubParsersAction) -> None:
     )
     add_formula_style(
         sample,
-        "state each formula as the model was trained to read it: as given (reduced, the paper's) "
-        "or flat with the amounts given (cell)",
+        "state each formula as given (reduced, the paper's) or flat with the amounts given (cell) "
+        "(default: the style saved with the adapter or base at training, else reduced)",
+        default=None,
     )
     sample.add_argument("--infill", type=Path, help="structures CSV (id, cif) to infill (default: none)")
     sample.add_argument("--infill-per-row", type=int, default=1, help="samples per infill structure")
@@ -235,6 +239,7 @@ def _run_tiny_pretrain(args: argparse.Namespace) -> int:
         model_settings=shape,
         train_settings=_train_settings(args),
         val_limit=args.val_limit,
+        formula_style=args.formula_style,
     )
     from xtalgen.report.figures import pretraining_loss_figure  # noqa: PLC0415
 
@@ -263,6 +268,7 @@ def _run_lora_train(args: argparse.Namespace) -> int:
         settings=settings.train,
         val_limit=settings.val_records,
         draw=settings.draw if args.structures is not None else None,
+        formula_style=settings.formula_style,
     )
     from xtalgen.report.figures import finetuning_loss_figure  # noqa: PLC0415
 
@@ -287,7 +293,18 @@ def _finetune_settings(args: argparse.Namespace) -> FinetuneSettings:
         val_records=args.val_limit,
         quantization=args.quantization,
         trust_remote_code=args.trust_remote_code,
+        formula_style=args.formula_style,
     )
+
+
+def _sampling_style(args: argparse.Namespace) -> str:
+    """--formula-style, else the style saved with the adapter (or a local base), else the paper's."""
+    from xtalgen.lm.lora import adapter_folder  # noqa: PLC0415
+    from xtalgen.lm.prompt_style import prompt_style_for  # noqa: PLC0415
+
+    adapter = adapter_folder(args.adapter) if args.adapter is not None else None
+    base = Path(args.base) if Path(args.base).is_dir() else None
+    return prompt_style_for(args.formula_style, adapter, base)
 
 
 def _run_sample(args: argparse.Namespace) -> int:
@@ -327,7 +344,7 @@ def _run_sample(args: argparse.Namespace) -> int:
             seed=args.seed,
             swap_table=not args.no_swap_table,
             hold_formula_elements=args.formula_elements,
-            formula_style=args.formula_style,
+            formula_style=_sampling_style(args),
         )
         if n == 0:
             raise InputError("nothing to sample: give --unconditional N, --conditions CSV or --infill CSV")

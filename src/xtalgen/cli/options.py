@@ -81,9 +81,11 @@ def add_command(
     return parser
 
 
-def add_formula_style(parser: argparse.ArgumentParser, help_text: str) -> None:
+def add_formula_style(
+    parser: argparse.ArgumentParser, help_text: str, default: str | None = "reduced"
+) -> None:
     """``--formula-style``: how conditional prompts state the formula (xtalgen.text.prompts.FormulaStyle)."""
-    parser.add_argument("--formula-style", choices=["reduced", "cell"], default="reduced", help=help_text)
+    parser.add_argument("--formula-style", choices=["reduced", "cell"], default=default, help=help_text)
 
 
 def read_csv_or_none(path: Path | None) -> pd.DataFrame | None:

@@ -32,7 +32,7 @@ from xtalgen.lm.element_temperature import ElementTemperature
 from xtalgen.lm.infill import swap_table as swap_table_of
 from xtalgen.lm.request import SampleRequest
 from xtalgen.lm.settings import SampleSettings
-from xtalgen.lm.surface import continuation
+from xtalgen.lm.surface import completion
 from xtalgen.structures_io import parse_cif
 from xtalgen.text.codec import CrystalParseError, decode, encode
 from xtalgen.text.prompts import (
@@ -212,11 +212,28 @@ def _parse_infill(request: SampleRequest, text: str, allowed: frozenset[str]) ->
 
 
 def parse_completion(
-    request: SampleRequest, text: str, settings: SampleSettings, allowed: frozenset[str]
+    request: SampleRequest,
+    text: str,
+    settings: SampleSettings,
+    allowed: frozenset[str],
+    *,
+    ended: bool = True,
 ) -> dict:
-    """Status, reason and CIF of one completion, held to the sample's allowed elements."""
+    """Status, reason and CIF of one completion, held to the sample's allowed elements.
+
+    ``ended``: the model wrote EOS. A crystal cut at the token limit is rejected, and redrawn,
+    whether or not its text happens to parse.
+    """
     if request.task == "infill":
         return _parse_infill(request, text, allowed)
+    if not ended:
+        return {"status": "rejected", "reason": "cut at max_new_tokens"}
+    return _parse_crystal(request, text, settings, allowed)
+
+
+def _parse_crystal(
+    request: SampleRequest, text: str, settings: SampleSettings, allowed: frozenset[str]
+) -> dict:
     try:
         structure = decode(text, max_sites=settings.max_sites)
     except CrystalParseError as err:
@@ -307,7 +324,7 @@ def _generate(
             logits_processor=_processors(tokenizer, vocab_size, task, settings, choices)
             + _element_temperature(tokenizer, vocab_size, width, task, settings),
         )
-    return [continuation(tokenizer, vocab_size, row) for row in out[:, width:].tolist()]
+    return [completion(tokenizer, vocab_size, row) for row in out[:, width:].tolist()]
 
 
 def sample(
@@ -334,7 +351,7 @@ def sample(
                 batch = todo[start : start + settings.batch_size]
                 prompts = [r.prompt for r in batch]
                 texts = _generate(model, tokenizer, prompts, task, settings, choices=choices or None)
-                for request, text in zip(batch, texts, strict=True):
+                for request, (text, ended) in zip(batch, texts, strict=True):
                     row = {
                         "id": request.id,
                         "attempt": attempt,
@@ -346,7 +363,7 @@ def sample(
                         "source_id": request.source_id or "",
                         "masked_element": request.masked_element or "",
                         "proposed_element": "",
-                    } | parse_completion(request, text, settings, allowed)
+                    } | parse_completion(request, text, settings, allowed, ended=ended)
                     if row["status"] != "ok":
                         failed.append(request)
                     parsed += row["status"] == "ok"

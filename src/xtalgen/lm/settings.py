@@ -242,6 +242,8 @@ class FinetuneSettings:
     quantization: str = described("none", "QLoRA base weights through bitsandbytes (CUDA)")
     trust_remote_code: bool = described(False, "let a hub model run its own code")
     gpus: int = described(0, "GPUs; above 1 the workflow trains under accelerate launch")
+    # How the training prompts state formulas (the data stage's style); saved with the adapter.
+    formula_style: FormulaStyle = "reduced"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FinetuneSettings:
@@ -249,7 +251,10 @@ class FinetuneSettings:
         ft = config.get("finetune") or {}
         data = config.get("data") or {}
         train_names = [f.name for f in fields(TrainSettings)]
-        train = TrainSettings(**{k: ft[k] for k in train_names if k in ft})
+        train_values = {k: ft[k] for k in train_names if k in ft}
+        # A loss line at least as often as a validation loss, at most every 10 steps.
+        train_values.setdefault("logging_steps", max(1, min(10, int(ft.get("eval_steps", 50)))))
+        train = TrainSettings(**train_values)
         lora_section = dict(ft.get("lora") or {})
         if "target_modules" in lora_section:
             lora_section["target_modules"] = tuple(lora_section["target_modules"])
@@ -269,6 +274,7 @@ class FinetuneSettings:
             quantization=ft.get("quantization", "none"),
             trust_remote_code=bool((config.get("model") or {}).get("trust_remote_code", False)),
             gpus=int(ft.get("gpus", 0)),
+            formula_style=data.get("formula_style", "reduced"),
         )
 
     def to_json(self) -> str:

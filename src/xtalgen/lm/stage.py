@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from xtalgen.errors import InputError
 from xtalgen.io import atomic_output, output_lock, read_csv
 from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
+from xtalgen.lm.prompt_style import save_prompt_style
 from xtalgen.lm.records import read_records
 from xtalgen.lm.sampling import (
     SAMPLE_COLUMNS,
@@ -61,8 +63,12 @@ def pretrain_files(
     model_settings: TinyModelSettings,
     train_settings: TrainSettings,
     val_limit: int | None = None,
+    formula_style: FormulaStyle = "reduced",
 ) -> int:
-    """Pretrain the tiny base; returns its number of parameters."""
+    """Pretrain the tiny base; returns its number of parameters.
+
+    ``formula_style``: how the records state formulas; it is saved with the model.
+    """
     from xtalgen.lm.tiny import pretrain_tiny  # noqa: PLC0415
 
     val = read_records(val_records, val_limit) if val_records else None
@@ -74,6 +80,7 @@ def pretrain_files(
         model_settings=model_settings,
         train_settings=train_settings,
     )
+    save_prompt_style(out_dir / "model", formula_style)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -87,21 +94,47 @@ def finetune_files(
     settings: TrainSettings,
     val_limit: int | None = None,
     draw: DrawSettings | None = None,
+    formula_style: FormulaStyle = "reduced",
 ) -> None:
-    """LoRA fine-tuning from the data stage's prompt records, or, with ``draw``, its structures table."""
+    """LoRA fine-tuning from the data stage's prompt records, or, with ``draw``, its structures table.
+
+    ``formula_style``: how the records state formulas (with ``draw``, the draw's); it is saved with
+    the adapter, and sampling asks in it.
+    """
     from xtalgen.lm.draws import read_training_structures  # noqa: PLC0415
     from xtalgen.lm.lora import finetune  # noqa: PLC0415
 
     val = read_records(val_records, val_limit) if val_records else None
     data = read_training_structures(train) if draw is not None else read_records(train)
     finetune(spec, data, val, out_dir, lora=lora, settings=settings, draw=draw)
+    save_prompt_style(out_dir / "adapter", draw.formula_style if draw is not None else formula_style)
 
 
-def conditions_from_structures(path: Path, max_rows: int | None) -> pd.DataFrame:
-    """A conditions table (formula, spacegroup, e_above_hull) from a structures table's rows."""
+def conditions_from_structures(
+    path: Path, max_rows: int | None, formula_style: FormulaStyle = "reduced"
+) -> pd.DataFrame:
+    """A conditions table (formula, spacegroup, e_above_hull) from a structures table's rows.
+
+    The formula is stated as the model learned it: under ``cell``, each structure's own cell
+    contents (``Na4Cl4`` for a conventional rock-salt cell), as the data stage wrote its prompts,
+    not the reduced formula, which would ask for one formula unit.
+    """
     table = read_csv(path, "a structures table with formula and spacegroup columns")
+    table = table.head(max_rows) if max_rows else table
     columns = [c for c in ("id", "formula", "spacegroup", "e_above_hull") if c in table.columns]
-    return table[columns].head(max_rows) if max_rows else table[columns]
+    conditions = table[columns].copy()
+    if formula_style == "cell" and "cif" in table.columns:
+        from xtalgen.structures_io import parse_cif  # noqa: PLC0415
+        from xtalgen.text.prompts import cell_formula  # noqa: PLC0415
+
+        cells = []
+        for row_id, cif in zip(table.get("id", range(len(table))), table["cif"], strict=True):
+            structure, why = parse_cif(str(cif))
+            if structure is None:
+                raise InputError(f"{path}, id {row_id}: the cell's formula cannot be read ({why})")
+            cells.append(cell_formula(structure))
+        conditions["formula"] = cells
+    return conditions
 
 
 def plan_samples(
@@ -205,7 +238,8 @@ def gather_samples(
     with atomic_output(samples) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_output(structures) as tmp:
-        rated[["id", "cif", "task"]].to_csv(tmp, index=False)
+        columns = [c for c in ("id", "cif", "task", "source_id") if c in rated.columns]
+        rated[columns].to_csv(tmp, index=False)
     first = table[table["attempt"] == 1]
     stats: dict[str, Any] = {
         "requests": int(table["id"].nunique()),

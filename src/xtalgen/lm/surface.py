@@ -52,11 +52,22 @@ def continuation(tokenizer: PreTrainedTokenizerBase, vocab_size: int, ids: Itera
 
     Unlike ``tokenizer.decode`` of the new tokens alone, a leading SentencePiece space is kept.
     """
+    return completion(tokenizer, vocab_size, ids)[0]
+
+
+def completion(tokenizer: PreTrainedTokenizerBase, vocab_size: int, ids: Iterable[int]) -> tuple[str, bool]:
+    """``continuation``'s text, and whether the model ended it (wrote EOS) within the tokens given.
+
+    A completion without EOS was cut at the token limit: its last number may be cut too ("0.5" of
+    "0.56"), so it must not pass as a whole crystal.
+    """
     pieces = _surfaces(tokenizer, vocab_size)[1]
     out = bytearray()
+    ended = False
     for token in ids:
         if token == tokenizer.eos_token_id:
+            ended = True
             break
         if 0 <= token < len(pieces):
             out += pieces[token]
-    return out.decode("utf-8", errors="replace")
+    return out.decode("utf-8", errors="replace"), ended

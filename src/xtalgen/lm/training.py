@@ -28,7 +28,23 @@ log = logging.getLogger(__name__)
 
 
 class _WeightedLossTrainer(Trainer):
-    """Trainer whose loss follows per-token weights where a batch carries them (``weights``)."""
+    """Trainer whose loss follows per-token weights where a batch carries them (``weights``).
+
+    It keeps transformers' ``num_items_in_batch`` contract: the loss of a micro-batch is its weighted
+    sum over the total weight of the whole accumulated batch (``_get_num_items_in_batch`` counts
+    weights, not tokens), and the Trainer then does not divide by ``grad_accum``. A mean per
+    micro-batch would be ``grad_accum`` times too large.
+    """
+
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> Any:
+        counted = super()._get_num_items_in_batch(batch_samples, device)
+        # None: the Trainer divides each micro-batch's loss by grad_accum itself.
+        if counted is None or not batch_samples or "weights" not in batch_samples[0]:
+            return counted
+        total = sum(_token_weights(batch).sum() for batch in batch_samples)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            total = self.accelerator.gather(total.to(device)).sum()
+        return total.to(device)
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -36,16 +52,28 @@ class _WeightedLossTrainer(Trainer):
         if "weights" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         inputs = dict(inputs)
-        weights, labels = inputs.pop("weights"), inputs.pop("labels")
+        weights = _token_weights(inputs)
+        inputs.pop("weights")
+        labels = inputs.pop("labels")
         outputs = model(**inputs)
         logits = outputs.logits[:, :-1].float()
         targets = labels[:, 1:]
-        weights = weights[:, 1:] * (targets != IGNORE)
         losses = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).clamp(min=0), reduction="none"
         )
-        loss = (losses * weights.reshape(-1)).sum() / weights.sum().clamp(min=1e-8)
+        weighted = (losses * weights.reshape(-1)).sum()
+        if num_items_in_batch is None:  # evaluation: this batch's weighted mean
+            loss = weighted / weights.sum().clamp(min=1e-8)
+        else:
+            loss = weighted / torch.as_tensor(num_items_in_batch).clamp(min=1e-8)
+            if self.args.average_tokens_across_devices:  # as Trainer.compute_loss does for a model's loss
+                loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
+
+
+def _token_weights(batch: dict[str, Any]) -> torch.Tensor:
+    """The weight of each predicted token (labels shifted by one), 0 where the label is ignored."""
+    return batch["weights"][:, 1:] * (batch["labels"][:, 1:] != IGNORE)
 
 
 def fingerprint(*parts: object) -> str:
