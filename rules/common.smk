@@ -387,7 +387,8 @@ def _table_or_test_split(key):
 
 
 def plan_inputs(wildcards):
-    inputs = {}
+    # The adapter says how its training prompts stated formulas.
+    inputs = {"adapter": f"{RESULTS}/finetune/adapter"}
     if config["sample"]["conditional"]["per_row"]:
         inputs["conditions"] = _table_or_test_split("conditional.table")
     if config["sample"]["infill"]["per_row"]:

@@ -50,6 +50,8 @@ rule dft_submit:
 rule dft_collect:
     input:
         submitted=f"{RESULTS}/dft/submitted.csv",
+        # This run's candidates: the results and rates count these, not every submission ever.
+        manifest=f"{RESULTS}/dft/manifest.csv",
         hull=f"{RESULTS}/prescreen/hull.json.gz",
         # Every structure generated (or given): the denominator of the DFT stable rate.
         structures=prescreen_structures(),
@@ -67,6 +69,7 @@ rule dft_collect:
         ),
     params:
         state=DFT_STATE,
+        selection={k: config["prescreen"][k] for k in ("ehull_max", "keep_flagged")},
     log:
         f"{RESULTS}/logs/dft/collect.log",
     conda:

@@ -106,6 +106,8 @@ rule rate_prescreen:
     input:
         relaxed=gather.prescreen(f"{RESULTS}/prescreen/shards/{{scatteritem}}.relaxed.csv"),
         hull=f"{RESULTS}/prescreen/hull.json.gz",
+        # Each structure's task and source, carried into every table that follows.
+        structures=prescreen_structures(),
     output:
         f"{RESULTS}/prescreen/results.csv",
     params:
@@ -127,6 +129,8 @@ rule select_metastable:
     input:
         results=f"{RESULTS}/prescreen/results.csv",
         structures=prescreen_structures(),
+        # What the rates are measured against: the summary names it beside them.
+        hull=f"{RESULTS}/prescreen/hull.json",
     output:
         metastable=report(
             f"{RESULTS}/prescreen/metastable.csv",
@@ -145,7 +149,7 @@ rule select_metastable:
             caption="../report/e_above_hull.rst",
         ),
     params:
-        selection={k: config["prescreen"][k] for k in ("ehull_max", "keep_flagged")},
+        selection={k: config["prescreen"][k] for k in ("ehull_max", "keep_flagged", "keep_unconverged")},
     log:
         f"{RESULTS}/logs/prescreen/select_metastable.log",
     conda:

@@ -11,7 +11,7 @@ rule plan_samples:
         conditional=config["sample"]["conditional"],
         infill=config["sample"]["infill"],
         seed=config["sample"]["seed"],
-        formula_style=config["data"].get("formula_style", "reduced"),
+        formula_style=config["sample"]["formula_style"],
     log:
         f"{RESULTS}/logs/sample/plan_samples.log",
     conda:

@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 from xtalgen.evaluate.paper import comparison_table
+from xtalgen.hull.reference import hull_label
 from xtalgen.io import atomic_output, log_to_file
 
 log_to_file(snakemake.log[0])
@@ -12,7 +13,7 @@ hull = json.loads(Path(snakemake.input.hull).read_text())
 run = {
     "constraint": snakemake.params.constraint,
     "max_attempts": snakemake.params.max_attempts,
-    "hull": f"{hull['reference']} hull of {hull['entries']} entries ({', '.join(hull['sources'])})",
+    "hull": hull_label(hull),
 }
 table = comparison_table(json.loads(Path(snakemake.input.metrics).read_text()), run)
 with atomic_output(Path(snakemake.output[0])) as tmp:

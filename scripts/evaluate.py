@@ -17,6 +17,7 @@ def _path(name: str) -> Path | None:
 # Worker processes are spawned and import this file again: only the main process runs the job.
 if __name__ == "__main__":
     log_to_file(snakemake.log[0])
+    selection = SelectionSettings.from_config(snakemake.params.selection)
     saved = snakemake.input.get("known_reference")
     metrics = evaluate_files(
         Path(snakemake.input.samples),
@@ -30,7 +31,8 @@ if __name__ == "__main__":
         reference=Path(snakemake.input.reference),
         ipt=_path("ipt"),
         workers=snakemake.threads,
-        keep_flagged=SelectionSettings.from_config(snakemake.params.selection).keep_flagged,
+        keep_flagged=selection.keep_flagged,
+        ehull_max=selection.ehull_max,
         ehull_tolerance=EvaluateSettings.from_config(snakemake.params.evaluate).ehull_tolerance,
         seen=[Path(snakemake.input.seen)] if snakemake.input.get("seen") else None,
         conditional_out=Path(snakemake.output.conditional),

@@ -12,5 +12,6 @@ table = rate_files(
     Path(snakemake.input.hull),
     Path(snakemake.output[0]),
     snakemake.params.max_below_hull,
+    structures=Path(snakemake.input.structures),
 )
 logging.info("%d results rated: %s", len(table), table["status"].value_counts().to_dict())

@@ -194,7 +194,7 @@ SETTINGS_FIELDS = {
     },
     **{
         f"prescreen.{name}": [("xtalgen.prescreen.settings", "SelectionSettings", name)]
-        for name in ("ehull_max", "keep_flagged")
+        for name in ("ehull_max", "keep_flagged", "keep_unconverged")
     },
     **{
         f"hull.{name}": [("xtalgen.hull.settings", "HullSettings", name)]
@@ -202,7 +202,15 @@ SETTINGS_FIELDS = {
     },
     **{
         f"dft.{name}": [("xtalgen.dft.flows", "DftSettings", name)]
-        for name in ("backend", "maker", "incar_overrides", "vasp_cmd", "potcar_dir", "max_candidates")
+        for name in (
+            "backend",
+            "maker",
+            "incar_overrides",
+            "vasp_cmd",
+            "potcar_dir",
+            "max_candidates",
+            "include_controls",
+        )
     },
     **{
         f"evaluate.{name}": [("xtalgen.evaluate.settings", "EvaluateSettings", name)]
@@ -234,6 +242,7 @@ WORKFLOW_KEYS = {
     "sample.infill.max_rows",
     "sample.infill.swap_table",
     "sample.shards",
+    "sample.formula_style",
     "sample.gpus",
     "prescreen.structures",
     "prescreen.max_structures",

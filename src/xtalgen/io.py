@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import logging
 import os
 import re
@@ -33,6 +34,8 @@ __all__ = [
     "atomic_output",
     "check_output",
     "die_with_parent",
+    "folder_name",
+    "inside",
     "job_cores",
     "log_to_file",
     "output_lock",
@@ -231,3 +234,27 @@ class Progress:
         if not printed and (force or not self.spoken):
             bar.refresh()
         self.spoken = True
+
+
+# Characters a folder name keeps from an id; any other run of characters becomes one "_".
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def folder_name(name: str, content: str) -> str:
+    """A folder name for an id that always stays inside its parent, whatever the id holds.
+
+    An id is a name, never a path: ``../x``, ``/abs/x``, ``a/b`` and an empty id all become a plain
+    name (a slug of at most 60 characters), followed by a hash of the id and of ``content`` (the
+    structure's hash), so that ids which slug alike (``a/b``, ``a_b``) or one id whose structure
+    changed never share a folder.
+    """
+    slug = _UNSAFE.sub("_", name).strip("._-")[:60] or "id"
+    digest = hashlib.sha256(f"{name}\0{content}".encode()).hexdigest()[:12]
+    return f"{slug}-{digest}"
+
+
+def inside(parent: Path, name: str) -> Path:
+    """``parent / name``, refused unless ``name`` is one plain component (a manifest may be edited)."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or name.startswith("."):
+        raise InputError(f"{name!r} is not a plain folder name under {parent}; rerun `xtalgen dft prepare`")
+    return parent / name

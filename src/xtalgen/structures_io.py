@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import warnings
@@ -19,20 +20,37 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "CONTROL_TASKS",
     "MAX_LATTICE_LENGTH",
     "StructureInput",
     "cif_table",
     "parse_cif",
     "read_structures",
     "structure_problem",
+    "structure_sha",
 ]
 log = logging.getLogger(__name__)
+
+# Tasks whose structures are controls of a measurement, not candidates: the uniform infill baseline
+# swaps elements of known ground states, which sit near the hull by construction. They are rated and
+# reported beside the model's, and kept out of the DFT selection unless dft.include_controls.
+CONTROL_TASKS = ("infill_uniform",)
 
 # No inorganic crystal cell is longer; a longer one is a units error or a model's runaway digits.
 MAX_LATTICE_LENGTH = 1000.0  # Å
 
 # (id, structure or None, why it could not be read)
 StructureInput = tuple[str, Structure | None, str | None]
+
+
+def structure_sha(structure: Structure) -> str:
+    """The structure's content hash: 16 hex digits of the SHA-256 of its CIF as pymatgen writes it.
+
+    The same crystal written with other spacing or ordering of keys hashes alike. A candidate is
+    its structure, never its position in a file: caches, journals and submissions that stand for a
+    structure are keyed by this, beside the id that names it.
+    """
+    return hashlib.sha256(structure.to(fmt="cif").encode()).hexdigest()[:16]
 
 
 def structure_problem(structure: Structure) -> str | None:
@@ -164,7 +182,7 @@ def refuse_repeated_ids(
 
 
 def cif_table(path: Path) -> pd.DataFrame:
-    """Columns ``id, cif`` (and ``task`` when given), each CIF as given, so a bad one is judged later."""
+    """Columns ``id, cif`` (and ``task``, ``source_id`` when given), each CIF as given, judged later."""
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: give a CSV, a folder of CIFs or extxyz")
     name = path.name.lower()
@@ -182,6 +200,8 @@ def cif_table(path: Path) -> pd.DataFrame:
         table = pd.DataFrame({"id": list(ids), "cif": raw["cif"].fillna("").astype(str)})
         if "task" in raw.columns:  # what the sampler was asked for; blank means unconditional
             table["task"] = raw["task"].fillna("unconditional").astype(str).replace("", "unconditional")
+        if "source_id" in raw.columns:  # the structure a conditional or infill sample was drawn from
+            table["source_id"] = raw["source_id"].fillna("").astype(str)
     else:
         rows = [(i, s.to(fmt="cif") if s is not None else "") for i, s, _ in read_structures(path)]
         table = pd.DataFrame(rows, columns=["id", "cif"])

@@ -20,8 +20,10 @@ from xtalgen.dft.flows import DftSettings
 from xtalgen.dft.prepare import prepare_flows
 from xtalgen.dft.state import StateConfig, job_store
 from xtalgen.dft.submit import submit
+from xtalgen.errors import InputError
 from xtalgen.hull.reference import load_hull
 from xtalgen.prescreen.stage import build_hull_file
+from xtalgen.structures_io import structure_sha
 from xtalgen.testing import (
     SI_MP_GGA_REF_PATHS,
     SI_MP_GGA_STATIC_ENERGY,
@@ -65,7 +67,9 @@ def test_prepare_writes_mp_compatible_inputs_for_an_oxide(tmp_path, fe2o3):
     structures = _write_cifs([("fe2o3-1", fe2o3)], tmp_path / "candidates.csv")
     out = tmp_path / "dft"
     assert main(["dft", "prepare", "--structures", str(structures), "--out", str(out)]) == 0
-    inputs = out / "fe2o3-1" / "inputs"
+    folder = out / pd.read_csv(out / "manifest.csv").loc[0, "folder"]
+    assert folder.name.startswith("fe2o3-1-")  # a slug of the id, then a hash of id and structure
+    inputs = folder / "inputs"
     assert sorted(p.name for p in inputs.iterdir()) == ["INCAR", "KPOINTS", "POSCAR", "POTCAR.spec"]
     incar = Incar.from_file(inputs / "INCAR")
     assert incar["LDAU"] is True
@@ -74,7 +78,7 @@ def test_prepare_writes_mp_compatible_inputs_for_an_oxide(tmp_path, fe2o3):
     assert incar["ENCUT"] == 520
     assert len(incar["MAGMOM"]) == len(fe2o3)
     assert (inputs / "POTCAR.spec").read_text().split() == ["Fe_pv", "O"]
-    flow = json.loads((out / "fe2o3-1" / "flow.json").read_text())
+    flow = json.loads((folder / "flow.json").read_text())
     assert flow["metadata"]["xtalgen"]["candidate_id"] == "fe2o3-1"
     manifest = pd.read_csv(out / "manifest.csv")
     assert manifest.loc[0, "static_job"] == "MP GGA static" and bool(manifest.loc[0, "ldau"])
@@ -86,9 +90,14 @@ def test_maker_and_incar_overrides_are_configurable(tmp_path, si):
     )
     table = prepare_flows([("si-1", si, None)], tmp_path, settings)
     assert table.loc[0, "static_job"] == "MP meta-GGA static"
-    incar = Incar.from_file(tmp_path / "si-1" / "inputs" / "INCAR")
+    folder = tmp_path / table.loc[0, "folder"]
+    incar = Incar.from_file(folder / "inputs" / "INCAR")
     assert incar["NCORE"] == 4
-    assert '"vasp_cmd": "srun vasp_std"' in (tmp_path / "si-1" / "flow.json").read_text()
+    assert '"vasp_cmd": "srun vasp_std"' in (folder / "flow.json").read_text()
+    # Another INCAR is another calculation of the same structure.
+    plain = prepare_flows([("si-1", si, None)], tmp_path / "plain", DftSettings(maker=settings.maker))
+    assert plain.loc[0, "key"] != table.loc[0, "key"]
+    assert plain.loc[0, "structure_sha"] == table.loc[0, "structure_sha"]
 
 
 def test_bad_settings_and_rows_name_what_to_fix(tmp_path, capsys):
@@ -212,3 +221,128 @@ def test_fireworks_backend_with_rlaunch_then_collection(tmp_path, si, hull_path)
     assert summary["completed"] == 1 and summary["n_samples"] == 4
     pad = json.loads((state / "launchpad.json").read_text())
     assert len(pad["xtalgen"]["fireworks"]["documents"]) == 3
+
+
+EVIL_IDS = ["../victim", "/abs/x", "a/b", "a_b", "", "x" * 300, ".hidden", "..", "a\\b"]
+
+
+def test_ids_are_names_never_paths(tmp_path, si):
+    """No id, however it is spelt, makes prepare or submit touch anything outside their folders."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    out = tmp_path / "dft"
+    table = prepare_flows([(i, si, None) for i in EVIL_IDS], out, DftSettings())
+    assert list(table["status"]) == ["prepared"] * len(EVIL_IDS)
+    assert (victim / "precious.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dft", "victim"]
+    folders = list(table["folder"])
+    assert len(set(folders)) == len(folders), "ids that slug alike (a/b, a_b) must not share a folder"
+    for name in folders:
+        assert "/" not in name and not name.startswith(".") and len(name) <= 80
+        assert (out / name / "flow.json").is_file()
+    written = sorted(p.name for p in out.iterdir() if p.name != ".manifest.csv.lock")
+    assert written == sorted([*folders, "manifest.csv"])
+    # One structure under many ids is one submission: the key is the structure's, not the id's.
+    assert table["key"].nunique() == 1
+
+
+def test_an_edited_manifest_cannot_point_outside(tmp_path, si):
+    prepared = tmp_path / "prepared"
+    prepare_flows([("si-1", si, None)], prepared, DftSettings())
+    manifest = pd.read_csv(prepared / "manifest.csv", keep_default_na=False)
+    manifest.loc[0, "folder"] = "../elsewhere"
+    manifest.to_csv(prepared / "manifest.csv", index=False)
+    with pytest.raises(InputError, match="not a plain folder name"):
+        submit(prepared, tmp_path / "state", StateConfig("local"))
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_changed_structure_under_an_old_id_is_a_new_submission(tmp_path, si):
+    """Ids are renumbered run to run: the new u-3 is not the old u-3, and is computed."""
+    prepared, state = tmp_path / "prepared", tmp_path / "state"
+    prepare_flows([("u-3", si, None)], prepared, DftSettings())
+    with fake_vasp(SI_MP_GGA_REF_PATHS):
+        first = submit(prepared, state, StateConfig("local"))
+    assert list(first["action"]) == ["ran locally: completed"]
+    strained = si.copy()
+    strained.apply_strain(0.01)
+    prepare_flows([("u-3", strained, None), ("renamed", si, None)], prepared, DftSettings())
+    with fake_vasp(SI_MP_GGA_REF_PATHS):
+        second = submit(prepared, state, StateConfig("local")).set_index("candidate_id")
+    # The same structure under a new id is not computed again; the new structure is.
+    assert second.loc["renamed", "action"] == "already submitted"
+    assert second.loc["u-3", "action"] != "already submitted"
+    shas = status_table(state)["structure_sha"]
+    assert shas.nunique() == 2
+
+
+def _candidates(path: Path, rows: list[tuple[str, str, Structure]]) -> Path:
+    """A metastable.csv as the prescreen writes it: id, task, structure_sha, cif_relaxed."""
+    table = pd.DataFrame(
+        {
+            "id": [i for i, _, _ in rows],
+            "task": [t for _, t, _ in rows],
+            "structure_sha": [structure_sha(s) for _, _, s in rows],
+            "cif_relaxed": [s.to(fmt="cif") for _, _, s in rows],
+        }
+    )
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_a_rerun_with_new_samples_under_old_ids_reports_no_old_result(tmp_path, si, hull_path):
+    """The DFT half as the workflow's scripts run it, twice: the second run's u-3 is another crystal."""
+    from xtalgen.dft.stage import collect_files, prepare_files, submit_files  # noqa: PLC0415
+
+    run = tmp_path / "results" / "dft"
+    state = run / "state"
+    settings = {"backend": "local"}
+    structures = tmp_path / "structures.csv"
+
+    def once(rows: list[tuple[str, str, Structure]]) -> tuple[pd.DataFrame, dict]:
+        candidates = _candidates(tmp_path / "metastable.csv", rows)
+        handed = {"id": [r[0] for r in rows], "cif": ["x"] * len(rows), "task": [r[1] for r in rows]}
+        pd.DataFrame(handed).to_csv(structures, index=False)
+        prepare_files(candidates, run / "prepared", run / "manifest.csv", settings)
+        with fake_vasp(SI_MP_GGA_REF_PATHS):
+            submitted = run / "submitted.csv"
+            submit_files(run / "prepared", state, submitted, backend="local", store=None, launchpad=None)
+        return collect_files(
+            state, hull_path, structures, manifest=run / "manifest.csv", out_csv=run / "results.csv",
+            out_summary=run / "summary.json",
+        )  # fmt: skip
+
+    # The control (the uniform baseline's swap, Si here too) is rated, never sent to DFT.
+    first, summary = once([("u-3", "unconditional", si), ("b-1", "infill_uniform", si)])
+    assert list(first["candidate_id"]) == ["u-3"]
+    assert first.loc[0, "state"] == "completed"
+    assert summary["candidates"] == 1 and summary["by_task"]["unconditional"]["dft_stable_rate"] is not None
+
+    strained = si.copy()
+    strained.apply_strain(0.02)
+    second, summary = once([("u-3", "unconditional", strained), ("renamed", "unconditional", si)])
+    table = second.set_index("candidate_id")
+    # The new u-3 is a new submission, computed for itself (atomate2's fake VASP writes Si's outputs
+    # for any input, so only the keys tell the calculations apart); the old u-3's result is reported
+    # for its structure, now named "renamed", and is not computed again.
+    actions = pd.read_csv(run / "submitted.csv").set_index("candidate_id")["action"]
+    assert actions["renamed"] == "already submitted" and actions["u-3"] == "ran locally: completed"
+    assert table.loc["u-3", "structure_sha"] == structure_sha(strained)
+    assert table.loc["u-3", "key"] != table.loc["renamed", "key"] == first.loc[0, "key"]
+    assert table.loc["renamed", "energy_per_atom"] == pytest.approx(first.loc[0, "energy_per_atom"])
+    # This run's candidates only, per task, with the denominator named.
+    assert summary["candidates"] == 2
+    assert summary["by_task"]["unconditional"]["n_samples"] == 2
+    assert "n_samples" in summary["definitions"]["dft_stable_rate"]
+    # Nothing is computed twice: one static calculation per structure in the store.
+    store = job_store(state)
+    store.connect()
+    assert store.count({"name": "MP GGA static"}) == 2
+    store.close()
+    # Every collection rates anew: another threshold, other verdicts, from the same entries.
+    again, _ = collect_files(
+        state, hull_path, structures, manifest=run / "manifest.csv", ehull_max=-1.0,
+        out_csv=run / "results.csv", out_summary=run / "summary.json",
+    )  # fmt: skip
+    assert not again.set_index("candidate_id").loc["renamed", "metastable"]

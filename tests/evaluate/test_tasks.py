@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from xtalgen.errors import InputError
 from xtalgen.evaluate.metrics import Sample, conditional_accuracy, conditional_outcomes, infill_outcomes
 from xtalgen.evaluate.paper import PROTOCOL, comparison_table
 from xtalgen.evaluate.stage import evaluate_files, known_set, read_samples
 from xtalgen.hull.rates import stability_rates
 from xtalgen.prescreen.stage import select_files, split_structures
+from xtalgen.structures_io import parse_cif, structure_sha
 
 
 def rocksalt(a: float, species=("Na", "Cl")) -> Structure:
@@ -278,13 +280,20 @@ def test_dft_stable_rate_follows_the_papers_footnote(splits, tmp_path):
         tmp_path / "results.csv",
         [
             {"id": f"u-{i}", "status": "ok", "e_above_hull": e, "cif_relaxed": ""}
-            for i, e in enumerate([0.05, 0.3, 0.02])
+            for i, e in enumerate([0.05, 0.3, 0.02, 0.01])
         ],
     )
     dft = tmp_path / "dft.csv"
-    pd.DataFrame({"candidate_id": ["u-0", "u-1", "u-2"], "e_above_hull_dft": [-0.01, -0.02, 0.04]}).to_csv(
-        dft, index=False
-    )
+    shas = [structure_sha(parse_cif(row["cif"])[0]) for row in rows]
+    # Joined by structure, never by id: an earlier run's u-3 (another structure, stable by DFT) and
+    # u-0's structure under another id both find their own sample, or none.
+    pd.DataFrame(
+        {
+            "candidate_id": ["u-0", "u-1", "renamed", "u-3"],
+            "structure_sha": [shas[0], shas[1], shas[2], structure_sha(cscl(9.9))],
+            "e_above_hull_dft": [-0.01, -0.02, 0.04, -0.5],
+        }
+    ).to_csv(dft, index=False)
     metrics = evaluate_files(
         samples,
         [splits["train"]],
@@ -298,6 +307,13 @@ def test_dft_stable_rate_follows_the_papers_footnote(splits, tmp_path):
     assert metrics["dft_completed"] == 3
     assert metrics["dft_stable"] == 1  # u-1 is below the DFT hull but was not M3GNet-metastable
     assert metrics["dft_stable_rate"] == 0.25  # over all four samples
+    assert metrics["ehull_max"] == 0.1
+
+    # An older table without structure hashes cannot be joined, and says what to do.
+    pd.DataFrame({"candidate_id": ["u-0"], "e_above_hull_dft": [-0.01]}).to_csv(dft, index=False)
+    with pytest.raises(InputError, match="rerun `xtalgen dft collect`"):
+        evaluate_files(samples, [splits["train"]], splits["test"], tmp_path / "m2.json", dft=dft, workers=1,
+                       cache_dir=splits["cache"])  # fmt: skip
 
 
 def test_prescreen_summary_uses_the_evaluations_words_and_numbers(tmp_path):

@@ -34,7 +34,8 @@ def test_fireworks_submission_and_collection(workflow, tmp_path):
     wf.run("results/dft/submitted.csv")
     manifest = pd.read_csv(results / "dft" / "manifest.csv")
     assert list(manifest["candidate_id"]) == ["si-1"]
-    assert (results / "dft" / "prepared" / "si-1" / "inputs" / "POTCAR.spec").read_text().split() == ["Si"]
+    folder = results / "dft" / "prepared" / manifest.loc[0, "folder"]
+    assert (folder / "inputs" / "POTCAR.spec").read_text().split() == ["Si"]
 
     state = results / "dft" / "state"
     env = {

@@ -7,8 +7,11 @@ import json
 import pandas as pd
 import pytest
 
+from xtalgen.lm.prompt_style import read_prompt_style
 from xtalgen.lm.sampling import SAMPLE_COLUMNS
 from xtalgen.lm.settings import TrainSettings
+from xtalgen.structures_io import parse_cif
+from xtalgen.text.prompts import cell_formula
 
 pytestmark = pytest.mark.workflow
 
@@ -23,6 +26,13 @@ def test_language_model_stages_sample_parsed_crystals(workflow):
     assert log["step"].max() == 4
     assert log["val_loss"].notna().any()
     assert (results / "finetune" / "loss.png").stat().st_size > 0
+
+    # The prompt style travels with the models, and sampling asks in it: under cell, each
+    # conditional prompt states its test structure's own cell, as training did.
+    style = read_prompt_style(results / "finetune" / "adapter")
+    assert style == json.loads((results / "finetune" / "settings.json").read_text())["formula_style"]
+    assert read_prompt_style(results / "model" / "tiny" / "model") == style
+    assert f"in the {style} style" in (results / "logs" / "sample" / "plan_samples.log").read_text()
 
     # Long steps talk: a progress line at the first step and at least once a minute, in the rule's log.
     logs = results / "logs"
@@ -45,6 +55,13 @@ def test_language_model_stages_sample_parsed_crystals(workflow):
     baseline = pd.read_csv(results / "sample" / "infill_baseline.csv")
     assert set(baseline["id"]) == {f"b-{i}" for i in samples.loc[samples["task"] == "infill", "id"]}
     assert structures["cif"].str.contains("_cell_length_a").all()
+    test = pd.read_csv(results / "data" / "test" / "structures.csv")
+    cells = {str(i): cell_formula(parse_cif(c)[0]) for i, c in zip(test["id"], test["cif"], strict=True)}
+    reduced = {str(i): str(f) for i, f in zip(test["id"], test["formula"], strict=True)}
+    for row in samples[(samples["task"] == "conditional") & (samples["attempt"] == 1)].itertuples():
+        asked = json.loads(row.conditions)["formula"]
+        source = str(row.id)[2:].rsplit(".", 1)[0]
+        assert asked == (cells[source] if style == "cell" else reduced[source]), row.id
 
     # Deleting one sample shard reruns that shard alone.
     first, second = shards

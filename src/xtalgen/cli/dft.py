@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from xtalgen.cli.options import add_command, add_group, add_setting
 from xtalgen.dft.flows import DftSettings
 from xtalgen.errors import InputError
+from xtalgen.prescreen.settings import SelectionSettings
 
 if TYPE_CHECKING:
     import argparse
@@ -49,6 +50,7 @@ def add_dft(commands: argparse._SubParsersAction) -> None:
     add_setting(prepare, "--vasp-cmd", DftSettings, "vasp_cmd")
     add_setting(prepare, "--potcar-dir", DftSettings, "potcar_dir")
     add_setting(prepare, "--max-candidates", DftSettings, "max_candidates", type=int)
+    add_setting(prepare, "--include-controls", DftSettings, "include_controls", action="store_true")
 
     submit = add_command(
         verbs,
@@ -89,6 +91,13 @@ def add_dft(commands: argparse._SubParsersAction) -> None:
         type=int,
         help="number of structures generated, the DFT stable rate's denominator (default: no rate)",
     )
+    collect.add_argument(
+        "--manifest",
+        type=Path,
+        help="manifest.csv of `xtalgen dft prepare`: list and count only its candidates "
+        "(default: every submission in --state)",
+    )
+    add_setting(collect, "--ehull-max", SelectionSettings, "ehull_max", type=float)
 
 
 def _incar_value(text: str) -> object:
@@ -99,7 +108,7 @@ def _incar_value(text: str) -> object:
 
 
 def _run_dft_prepare(args: argparse.Namespace) -> int:
-    from xtalgen.dft.prepare import prepare_flows, read_candidates  # noqa: PLC0415
+    from xtalgen.dft.prepare import prepare_flows, read_candidates, selected  # noqa: PLC0415
 
     overrides = {}
     for item in args.incar:
@@ -108,9 +117,14 @@ def _run_dft_prepare(args: argparse.Namespace) -> int:
             raise InputError(f"--incar {item!r}: write TAG=VALUE, e.g. NCORE=4")
         overrides[tag.strip().upper()] = _incar_value(value.strip())
     settings = DftSettings(
-        maker=args.maker, incar_overrides=overrides, vasp_cmd=args.vasp_cmd, potcar_dir=args.potcar_dir
+        maker=args.maker,
+        incar_overrides=overrides,
+        vasp_cmd=args.vasp_cmd,
+        potcar_dir=args.potcar_dir,
+        max_candidates=args.max_candidates,
+        include_controls=args.include_controls,
     )
-    candidates = read_candidates(args.structures)[: args.max_candidates]
+    candidates = selected(read_candidates(args.structures), settings)
     table = prepare_flows(candidates, args.out, settings)
     failed = table[table["status"] != "prepared"]
     print(
@@ -142,13 +156,19 @@ def _run_dft_status(args: argparse.Namespace) -> int:
 
 
 def _run_dft_collect(args: argparse.Namespace) -> int:
-    from xtalgen.dft.collect import collect, summarize  # noqa: PLC0415
+    from xtalgen.dft.collect import collect, summarize, this_run  # noqa: PLC0415
     from xtalgen.hull.reference import load_hull  # noqa: PLC0415
 
-    table = collect(args.state, load_hull(args.hull))
+    table = collect(args.state, load_hull(args.hull), ehull_max=args.ehull_max)
+    if args.manifest is not None:
+        from xtalgen.io import read_csv  # noqa: PLC0415
+
+        rows = read_csv(args.manifest, "a DFT manifest", keep_default_na=False, dtype={"candidate_id": str})
+        table = this_run(table, rows)
     table.to_csv(args.out, index=False)
-    summary = summarize(table, args.generated)
+    summary = summarize(table, args.generated, ehull_max=args.ehull_max)
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=2) + "\n")
-    print(", ".join(f"{k} {v}" for k, v in summary.items()) + f" -> {args.out}")
+    shown = {k: v for k, v in summary.items() if k not in {"by_task", "definitions"}}
+    print(", ".join(f"{k} {v}" for k, v in shown.items()) + f" -> {args.out}")
     return 0

@@ -67,6 +67,7 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--workers", type=int, help="worker processes (default: the cores of this job)")
     add_setting(parser, "--keep-flagged", SelectionSettings, "keep_flagged", action="store_true")
+    add_setting(parser, "--ehull-max", SelectionSettings, "ehull_max", type=float)
     ipt = add_command(
         group,
         "ipt",
@@ -108,6 +109,7 @@ def _run_evaluate_metrics(args: argparse.Namespace) -> int:
         workers=args.workers,
         keep_flagged=args.keep_flagged,
         ehull_tolerance=args.ehull_tolerance,
+        ehull_max=args.ehull_max,
         seen=seen,
     )
     shown = ("n_samples", "structural_validity", "compositional_validity", "coverage_recall", "novelty")

@@ -106,6 +106,7 @@ def add_prescreen(commands: argparse._SubParsersAction) -> None:
     add_setting(run, "--ehull-max", SelectionSettings, "ehull_max", type=float)
     add_setting(run, "--max-below-hull", RatingSettings, "max_below_hull", type=float)
     add_setting(run, "--keep-flagged", SelectionSettings, "keep_flagged", action="store_true")
+    add_setting(run, "--keep-unconverged", SelectionSettings, "keep_unconverged", action="store_true")
     _potential_options(run)
 
     check = add_command(
@@ -149,7 +150,7 @@ def _run_hull_build(args: argparse.Namespace) -> int:
 def _run_prescreen(args: argparse.Namespace) -> int:
     from xtalgen.hull.flags import is_flagged  # noqa: PLC0415
     from xtalgen.prescreen.shard import prescreen, select_metastable  # noqa: PLC0415
-    from xtalgen.prescreen.stage import flagged_path  # noqa: PLC0415
+    from xtalgen.prescreen.stage import flagged_path, with_requests  # noqa: PLC0415
     from xtalgen.structures_io import read_structures  # noqa: PLC0415
 
     settings = PrescreenSettings(
@@ -165,7 +166,12 @@ def _run_prescreen(args: argparse.Namespace) -> int:
     structures = read_structures(args.structures)[: args.max_structures]
     rating = RatingSettings(max_below_hull=args.max_below_hull)
     table = prescreen(structures, args.hull, args.out, journal, settings, rating=rating)
-    chosen = select_metastable(table, args.ehull_max, keep_flagged=args.keep_flagged)
+    if args.structures.is_file() and args.structures.name.endswith((".csv", ".csv.gz")):
+        table = with_requests(table, args.structures)
+        table.to_csv(args.out, index=False)
+    chosen = select_metastable(
+        table, args.ehull_max, keep_flagged=args.keep_flagged, keep_unconverged=args.keep_unconverged
+    )
     chosen.to_csv(args.out.with_name(args.out.stem + ".metastable.csv"), index=False)
     flagged = table[(table["status"] == "ok") & is_flagged(table)]
     flagged.to_csv(flagged_path(args.out), index=False)
@@ -173,7 +179,7 @@ def _run_prescreen(args: argparse.Namespace) -> int:
     flags = flagged["flag"].value_counts().to_dict()
     print(
         f"{len(table)} structures {counts}; {len(flagged)} flagged {flags}; "
-        f"{len(chosen)} with E_hull <= {args.ehull_max}"
+        f"{len(chosen)} with E_hull < {args.ehull_max}"
     )
     return 0
 

@@ -9,6 +9,7 @@ the maker and the run: that is how submissions are deduplicated and results coll
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,14 @@ if TYPE_CHECKING:
     from jobflow import Flow
     from pymatgen.core import Structure
 
-__all__ = ["MAKERS", "DftSettings", "build_flow", "first_job", "static_job_name", "submission_key"]
+__all__ = [
+    "MAKERS",
+    "DftSettings",
+    "build_flow",
+    "first_job",
+    "static_job_name",
+    "submission_key",
+]
 
 # Makers a config may name: MP-compatible GGA(+U) by default, r2SCAN as MP's newer functional.
 MAKERS = ("MPGGADoubleRelaxStaticMaker", "MPMetaGGADoubleRelaxStaticMaker")
@@ -44,6 +52,9 @@ class DftSettings:
         None, "POTCAR folder (default: PMG_VASP_PSP_DIR; neither: POTCAR.spec only)"
     )
     max_candidates: int | None = described(None, "the N most stable candidates only (default: all)")
+    include_controls: bool = described(
+        False, "send control structures (the uniform infill baseline) to DFT too, not only the model's"
+    )
     run: str = "xtalgen"
 
     def __post_init__(self) -> None:
@@ -57,14 +68,19 @@ class DftSettings:
     @classmethod
     def from_config(cls, values: dict[str, Any], run: str = "xtalgen") -> DftSettings:
         """Settings from the config's ``dft`` section (unknown keys are the schema's business)."""
-        names = ("backend", "maker", "vasp_cmd", "potcar_dir", "max_candidates")
+        names = ("backend", "maker", "vasp_cmd", "potcar_dir", "max_candidates", "include_controls")
         given = {k: values[k] for k in names if k in values}
         return cls(incar_overrides=dict(values.get("incar_overrides") or {}), run=run, **given)
 
 
-def submission_key(candidate_id: str, maker: str) -> str:
-    """The identity of a submission: the same candidate under the same maker is submitted once."""
-    return f"{candidate_id}|{maker}"
+def submission_key(sha: str, settings: DftSettings) -> str:
+    """The identity of a submission: one structure under one maker and INCAR is submitted once.
+
+    The candidate's id is not part of it: ids are renumbered from run to run (``u-3`` of a new
+    sample is another structure), and one structure under two ids is one calculation.
+    """
+    incar = json.dumps(settings.incar_overrides, sort_keys=True, default=str)
+    return f"{sha}|{settings.maker}|{hashlib.sha256(incar.encode()).hexdigest()[:8]}"
 
 
 def _maker(name: str) -> Any:
@@ -73,9 +89,17 @@ def _maker(name: str) -> Any:
     return getattr(mp, name)()
 
 
-def build_flow(structure: Structure, candidate_id: str, settings: DftSettings) -> Flow:
-    """The DFT flow of one candidate, its jobs tagged with the candidate, maker and run."""
+def build_flow(
+    structure: Structure, candidate_id: str, settings: DftSettings, *, structure_sha: str = ""
+) -> Flow:
+    """The DFT flow of one candidate, its jobs tagged with the candidate, maker and run.
+
+    ``structure_sha`` is the candidate's hash as its record carries it (the structure that entered
+    the prescreen); the submission key hashes the structure computed here.
+    """
     from atomate2.vasp.powerups import update_user_incar_settings  # noqa: PLC0415
+
+    from xtalgen.structures_io import structure_sha as sha_of  # noqa: PLC0415
 
     flow = _maker(settings.maker).make(structure)
     flow.name = f"{candidate_id} {flow.name}"
@@ -83,12 +107,13 @@ def build_flow(structure: Structure, candidate_id: str, settings: DftSettings) -
         flow = update_user_incar_settings(flow, settings.incar_overrides)
     if settings.vasp_cmd:
         flow.update_maker_kwargs({"_set": {"run_vasp_kwargs->vasp_cmd": settings.vasp_cmd}}, dict_mod=True)
+    computed = sha_of(structure)
     tag = {
         "candidate_id": candidate_id,
         "maker": settings.maker,
-        "key": submission_key(candidate_id, settings.maker),
+        "key": submission_key(computed, settings),
         "run": settings.run,
-        "structure_sha": hashlib.sha256(structure.to(fmt="json").encode()).hexdigest()[:16],
+        "structure_sha": structure_sha or computed,
     }
     flow.update_metadata({"xtalgen": tag})
     flow.metadata["xtalgen"] = tag

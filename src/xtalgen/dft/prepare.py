@@ -11,28 +11,43 @@ import json
 import logging
 import os
 import shutil
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pandas as pd
 from monty.json import MontyEncoder
 
-from xtalgen.dft.flows import DftSettings, build_flow, first_job, static_job_name, submission_key
+from xtalgen.dft.flows import DftSettings, build_flow, first_job, static_job_name
 from xtalgen.errors import InputError
-from xtalgen.io import atomic_output, output_lock
+from xtalgen.io import atomic_output, folder_name, inside, output_lock
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from pymatgen.core import Structure
 
-__all__ = ["MANIFEST_COLUMNS", "Candidate", "potcar_folder", "prepare_flows", "read_candidates"]
+__all__ = ["MANIFEST_COLUMNS", "Candidate", "potcar_folder", "prepare_flows", "read_candidates", "selected"]
 log = logging.getLogger(__name__)
 
-# (id, structure or None, why it cannot be prepared)
-Candidate = tuple[str, "Structure | None", "str | None"]
+
+class Candidate(NamedTuple):
+    """A candidate as its record travels: id, structure (None: unreadable, and why), hash and task."""
+
+    id: str
+    structure: Structure | None
+    why: str | None
+    # The hash of the structure as it entered the prescreen (its results' structure_sha); empty:
+    # the structure read here is the candidate, and is hashed.
+    structure_sha: str = ""
+    task: str = ""
+    source_id: str = ""
+
 
 MANIFEST_COLUMNS = [
     "candidate_id",
+    "task",
+    "source_id",
+    "structure_sha",
+    "folder",
     "status",
     "reason",
     "formula",
@@ -64,21 +79,35 @@ def read_candidates(path: Path) -> list[Candidate]:
     from xtalgen.structures_io import parse_cif, read_structures, refuse_repeated_ids  # noqa: PLC0415
 
     if not (path.is_file() and path.name.lower().endswith((".csv", ".csv.gz"))):
-        return list(read_structures(path))
+        return [Candidate(*row) for row in read_structures(path)]
     table = read_csv(path, "a candidates table with a cif or cif_relaxed column", keep_default_na=False)
     column = "cif_relaxed" if "cif_relaxed" in table.columns else "cif"
     if column not in table.columns:
         raise InputError(f"{path}: no 'cif' or 'cif_relaxed' column")
     id_column = next((c for c in ("id", "material_id") if c in table.columns), None)
     ids = [str(v) for v in table[id_column]] if id_column else [f"row{i + 1}" for i in range(len(table))]
-    refuse_repeated_ids(ids, path, "candidate ids (one folder each)")
+    refuse_repeated_ids(ids, path, "candidate ids")
+    shas = table["structure_sha"] if "structure_sha" in table.columns else [""] * len(table)
+    tasks = table["task"] if "task" in table.columns else [""] * len(table)
+    sources = table["source_id"] if "source_id" in table.columns else [""] * len(table)
     rows: list[Candidate] = []
-    for i, (row_id, text) in enumerate(zip(ids, table[column], strict=True)):
+    records = zip(ids, table[column], shas, tasks, sources, strict=True)
+    for i, (row_id, text, sha, task, source) in enumerate(records):
         structure, why = parse_cif(text) if text else (None, f"empty {column}")
         if structure is None:
             log.warning("%s, row %d (id %s): not prepared: %s", path, i + 1, row_id, why)
-        rows.append((row_id, structure, why))
+        rows.append(Candidate(row_id, structure, why, str(sha or ""), str(task or ""), str(source or "")))
     return rows
+
+
+def selected(candidates: list[Candidate], settings: DftSettings) -> list[Candidate]:
+    """The candidates DFT verifies, in the given order: controls only when asked for, then the cap."""
+    from xtalgen.structures_io import CONTROL_TASKS  # noqa: PLC0415
+
+    kept = [c for c in candidates if settings.include_controls or c.task not in CONTROL_TASKS]
+    if len(kept) < len(candidates):
+        log.info("%d control structures left out of DFT (dft.include_controls)", len(candidates) - len(kept))
+    return kept[: settings.max_candidates]
 
 
 def _potcar_symbols(folder: Path) -> list[str]:
@@ -113,12 +142,16 @@ def _write_inputs(job: object, folder: Path, potcars: str | None) -> dict[str, o
 
 
 def _prepare_one(
-    candidate_id: str, structure: Structure, out_dir: Path, settings: DftSettings, potcars: str | None
+    candidate: Candidate, out_dir: Path, settings: DftSettings, potcars: str | None
 ) -> dict[str, object]:
     """Write one candidate's folder, whole or not at all: it is built aside, then moved in place."""
-    flow = build_flow(structure, candidate_id, settings)
-    final = out_dir / candidate_id
-    building = out_dir / f".{candidate_id}.building"
+    candidate_id, structure = candidate.id, candidate.structure
+    assert structure is not None  # unreadable candidates never get here
+    flow = build_flow(structure, candidate_id, settings, structure_sha=candidate.structure_sha)
+    sha = flow.metadata["xtalgen"]["structure_sha"]
+    folder = folder_name(candidate_id, sha)
+    final = inside(out_dir, folder)
+    building = out_dir / f".{folder}.building"
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
     try:
@@ -135,20 +168,24 @@ def _prepare_one(
         "formula": structure.composition.reduced_formula,
         "nsites": len(structure),
         "maker": settings.maker,
-        "key": submission_key(candidate_id, settings.maker),
+        "structure_sha": sha,
+        "folder": folder,
+        "key": flow.metadata["xtalgen"]["key"],
         "first_job": job.name,
         "static_job": static_job_name(flow),
         **details,
-        "flow": f"{candidate_id}/flow.json",
-        "inputs": f"{candidate_id}/inputs",
+        "flow": f"{folder}/flow.json",
+        "inputs": f"{folder}/inputs",
     }
 
 
 def prepare_flows(candidates: list[Candidate], out_dir: Path, settings: DftSettings) -> pd.DataFrame:
-    """Write ``<id>/flow.json`` and ``<id>/inputs/`` for every candidate, and ``manifest.csv``.
+    """Write ``<folder>/flow.json`` and ``<folder>/inputs/`` for every candidate, and ``manifest.csv``.
 
-    A candidate that cannot be prepared (unreadable, no POTCAR for an element, an input-set error)
-    is listed with status ``failed`` and the reason; no partial folder of it is left.
+    Each folder is named by ``xtalgen.io.folder_name`` (a slug of the id and a hash), never by the id
+    itself, and the manifest names it. A candidate that cannot be prepared (unreadable, no POTCAR
+    for an element, an input-set error) is listed with status ``failed`` and the reason; no partial
+    folder of it is left.
     """
     with output_lock(out_dir / "manifest.csv"):
         return _prepare_locked(candidates, out_dir, settings)
@@ -157,14 +194,18 @@ def prepare_flows(candidates: list[Candidate], out_dir: Path, settings: DftSetti
 def _prepare_locked(candidates: list[Candidate], out_dir: Path, settings: DftSettings) -> pd.DataFrame:
     potcars = potcar_folder(settings)
     rows = []
-    for candidate_id, structure, why in candidates:
-        row: dict[str, object] = {"candidate_id": candidate_id, "maker": settings.maker}
+    for given in candidates:
+        candidate = Candidate(*given)
+        candidate_id, structure = candidate.id, candidate.structure
+        row: dict[str, object] = {"candidate_id": candidate_id, "task": candidate.task}
+        row["source_id"] = candidate.source_id
+        row |= {"structure_sha": candidate.structure_sha, "maker": settings.maker}
         if structure is None:
-            rows.append(row | {"status": "failed", "reason": f"unreadable: {why}"})
+            rows.append(row | {"status": "failed", "reason": f"unreadable: {candidate.why}"})
             continue
         row |= {"formula": structure.composition.reduced_formula, "nsites": len(structure)}
         try:
-            rows.append(row | _prepare_one(candidate_id, structure, out_dir, settings, potcars))
+            rows.append(row | _prepare_one(candidate, out_dir, settings, potcars))
         except Exception as err:  # pymatgen and atomate2 raise many types (KeyError for a POTCAR)
             detail = f"{type(err).__name__}: {err}".splitlines()[0]
             log.warning("candidate %s: not prepared: %s", candidate_id, detail)

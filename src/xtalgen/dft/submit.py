@@ -21,6 +21,7 @@ from monty.json import MontyDecoder
 
 from xtalgen.dft.state import Ledger, StateConfig, job_store, launchpad
 from xtalgen.errors import InputError
+from xtalgen.io import inside
 
 if TYPE_CHECKING:
     from jobflow import Flow
@@ -43,7 +44,9 @@ def load_flows(prepared: Path) -> list[tuple[dict[str, Any], Flow]]:
                 "candidate %s was not prepared (%s); not submitted", row["candidate_id"], row["reason"]
             )
             continue
-        path = prepared / row["flow"]
+        if not row.get("folder"):
+            raise InputError(f"{manifest}: no folder column (an older manifest); rerun `xtalgen dft prepare`")
+        path = inside(prepared, str(row["folder"])) / "flow.json"
         try:
             flow = MontyDecoder().process_decoded(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError) as err:
@@ -55,7 +58,7 @@ def load_flows(prepared: Path) -> list[tuple[dict[str, Any], Flow]]:
 def _run_local(row: dict[str, Any], flow: Flow, state: Path, ledger: Ledger, store: Any) -> None:
     from jobflow import run_locally  # noqa: PLC0415
 
-    folder = state / "runs" / str(row["candidate_id"])
+    folder = inside(state / "runs", str(row["folder"]))
     folder.mkdir(parents=True, exist_ok=True)
     ledger.record(
         row["key"],
@@ -108,6 +111,9 @@ def submit(prepared: Path, state: Path, config: StateConfig) -> pd.DataFrame:
         ledger.record(
             key,
             candidate_id=str(row["candidate_id"]),
+            structure_sha=str(row["structure_sha"]),
+            task=str(row.get("task", "")),
+            source_id=str(row.get("source_id", "")),
             maker=row["maker"],
             static_job=row["static_job"],
             backend=config.backend,

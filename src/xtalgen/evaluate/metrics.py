@@ -15,7 +15,8 @@ import numpy as np
 from scipy.spatial.distance import cdist, pdist
 from scipy.stats import wasserstein_distance
 
-from xtalgen.hull.rates import DEFINITIONS as RATE_DEFINITIONS
+from xtalgen.hull.rates import METASTABLE_EHULL
+from xtalgen.hull.rates import definitions as rate_definitions
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -66,7 +67,7 @@ CONDITIONAL_COLUMNS = (
     "e_above_hull_met",
 )
 
-DEFINITIONS: dict[str, str] = {
+_DEFINITIONS: dict[str, str] = {
     "task": "the top-level metrics are those of the unconditional samples (the paper's Table 1); "
     "by_task holds the same metrics per task",
     "n_samples": "samples requested of the task; one that never parsed counts as invalid",
@@ -92,11 +93,11 @@ DEFINITIONS: dict[str, str] = {
     "0.1 (structure fingerprint) or 2.0 (composition fingerprint), over valid samples",
     "uniqueness": "valid samples matching no earlier valid sample, over valid samples",
     "sun_rate": "MatterGen S.U.N.: relaxed structures unique among the relaxed, novel against the "
-    "known structures and unflagged with M3GNet E_hull < 0.1 eV/atom, over n_samples",
+    "known structures and unflagged with M3GNet E_hull < {ehull_max} eV/atom, over n_samples",
     "sun_rate_stable": "the same with E_hull < 0.0 eV/atom",
     "rmsd_relaxation": "mean StructureMatcher RMS distance between a rated sample and its relaxed "
     "structure (MatterGen's avg_rmsd_from_relaxation); rmsd_relaxation_unmatched did not match",
-    "dft_stable_rate": "the paper's footnote: M3GNet E_hull < 0.1 eV/atom, then DFT E_hull < 0.0, "
+    "dft_stable_rate": "the paper's footnote: M3GNet E_hull < {ehull_max} eV/atom, then DFT E_hull < 0.0, "
     "over n_samples; dft_completed counts samples with a DFT E_hull",
     "formula_accuracy": "samples whose reduced formula equals the requested one, over the samples "
     "asked for a formula",
@@ -111,7 +112,16 @@ DEFINITIONS: dict[str, str] = {
     "infill_success": "valid infills that are not identity, over infill samples",
     "infill_identity": "infills whose proposed element is the masked one (a known structure rebuilt)",
     "ipt": "the paper's increase in perplexity under translation, on validation structures",
-} | RATE_DEFINITIONS
+}
+
+
+def definitions(ehull_max: float = METASTABLE_EHULL) -> dict[str, str]:
+    """What each metric counts, with the run's metastable threshold written in."""
+    text = {k: v.replace("{ehull_max}", f"{ehull_max:g}") for k, v in _DEFINITIONS.items()}
+    return text | rate_definitions(ehull_max)
+
+
+DEFINITIONS = definitions()
 
 
 @dataclass

@@ -38,7 +38,8 @@ def _this_run_metastable(metrics: dict[str, Any]) -> str:
         return "not rated"
     whole = "every valid sample rated" if metrics.get("rated_all_valid") else "not every valid sample rated"
     return (
-        f"M3GNet E_hull < 0.1 eV/atom over the {rated} rated of {n} unconditional samples ({whole}); "
+        f"M3GNet E_hull < {metrics.get('ehull_max', 0.1):g} eV/atom over the {rated} rated of {n} "
+        f"unconditional samples ({whole}); "
         "the table shows the rate over the rated, m3gnet_metastable_rate_all the rate over all"
     )
 

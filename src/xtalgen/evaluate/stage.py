@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from xtalgen.errors import InputError
 from xtalgen.evaluate.fingerprints import (
     Fingerprints,
     fingerprint_cifs,
@@ -24,12 +25,12 @@ from xtalgen.evaluate.fingerprints import (
 )
 from xtalgen.evaluate.metrics import (
     CONDITIONAL_COLUMNS,
-    DEFINITIONS,
     TASKS,
     Sample,
     conditional_accuracy,
     conditional_outcomes,
     coverage,
+    definitions,
     diversity,
     fingerprint_novel_mask,
     infill_outcomes,
@@ -39,9 +40,9 @@ from xtalgen.evaluate.metrics import (
     wasserstein,
 )
 from xtalgen.evaluate.validity import composition_valid, structure_valid
-from xtalgen.hull.rates import METASTABLE_EHULL, STABLE_EHULL, stability_rates
+from xtalgen.hull.rates import METASTABLE_EHULL, STABLE_EHULL, is_metastable, stability_rates
 from xtalgen.io import atomic_output, job_cores, read_csv
-from xtalgen.structures_io import cif_table, parse_cif, refuse_repeated_ids
+from xtalgen.structures_io import cif_table, parse_cif, refuse_repeated_ids, structure_sha
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -197,12 +198,21 @@ class _Ratings:
 
 
 def _dft_ehull(samples: list[Sample], dft: Path | None) -> np.ndarray | None:
+    """Each sample's E_hull^DFT, joined by its structure's hash, never by its id alone.
+
+    Ids are renumbered from run to run: a result computed for an earlier run's ``u-3`` must not be
+    reported for this run's ``u-3`` unless they are the same structure.
+    """
     if dft is None:
         return None
     what = "the table of `xtalgen dft collect`"
-    table = read_csv(dft, what, keep_default_na=False, na_values=[""], dtype={"candidate_id": str})
-    values = dict(zip(table["candidate_id"], table["e_above_hull_dft"], strict=True))
-    return np.array([values.get(s.id, np.nan) for s in samples], dtype=float)
+    table = read_csv(dft, what, keep_default_na=False, na_values=[""], dtype={"structure_sha": str})
+    if "structure_sha" not in table.columns:
+        raise InputError(f"{dft}: no structure_sha column (an older table); rerun `xtalgen dft collect`")
+    rated = table[table["e_above_hull_dft"].notna()]
+    values = dict(zip(rated["structure_sha"], rated["e_above_hull_dft"].astype(float), strict=True))
+    shas = [structure_sha(s.structure) if s.structure is not None else "" for s in samples]
+    return np.array([values.get(sha, np.nan) for sha in shas], dtype=float)
 
 
 @dataclass
@@ -218,6 +228,7 @@ class _Context:
     dft_ehull: np.ndarray | None
     keep_flagged: bool
     ehull_tolerance: float
+    ehull_max: float
 
 
 def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
@@ -256,7 +267,7 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
         "uniqueness": float(unique.mean()) if len(unique) else None,
     }
     ehull, flagged = ctx.ratings.ehull[index], ctx.ratings.flagged[index]
-    metrics |= stability_rates(ehull, flagged, n, keep_flagged=ctx.keep_flagged)
+    metrics |= stability_rates(ehull, flagged, n, keep_flagged=ctx.keep_flagged, ehull_max=ctx.ehull_max)
     metrics["rated_all_valid"] = bool(np.isfinite(ehull[valid]).all()) if n else None
     metrics |= _sun(ctx, index, ehull, flagged)
     metrics |= _dft_stability(ctx, index, ehull, flagged)
@@ -285,7 +296,7 @@ def _sun(ctx: _Context, index: np.ndarray, ehull: np.ndarray, flagged: np.ndarra
     trusted = ctx.keep_flagged | ~flagged[rated]
     values = ehull[rated]
     n = len(index)
-    sun = unique & novel & trusted & (values < METASTABLE_EHULL)
+    sun = unique & novel & trusted & is_metastable(values, ctx.ehull_max)
     sun_stable = unique & novel & trusted & (values < STABLE_EHULL)
     pairs = [(ctx.samples[index[k]].structure, r) for k, r in zip(rated, relaxed, strict=True)]
     rmsd = relaxation_rmsd(pairs)
@@ -301,11 +312,11 @@ def _sun(ctx: _Context, index: np.ndarray, ehull: np.ndarray, flagged: np.ndarra
 def _dft_stability(
     ctx: _Context, index: np.ndarray, ehull: np.ndarray, flagged: np.ndarray
 ) -> dict[str, Any]:
-    """The paper's footnote: M3GNet-metastable first, then DFT E_hull < 0, over all samples of the task."""
+    """The paper's footnote: M3GNet-metastable (at ehull_max) first, then DFT E_hull < 0, over all samples."""
     if ctx.dft_ehull is None:
         return {"dft_completed": None, "dft_stable": None, "dft_stable_rate": None}
     dft = ctx.dft_ehull[index]
-    metastable = np.isfinite(ehull) & (ehull < METASTABLE_EHULL) & (ctx.keep_flagged | ~flagged)
+    metastable = is_metastable(ehull, ctx.ehull_max) & (ctx.keep_flagged | ~flagged)
     stable = metastable & np.isfinite(dft) & (dft < STABLE_EHULL)
     n = len(index)
     return {
@@ -343,6 +354,7 @@ def evaluate(
     keep_flagged: bool = False,
     ipt: dict[str, Any] | None = None,
     ehull_tolerance: float = 0.05,
+    ehull_max: float = METASTABLE_EHULL,
 ) -> dict[str, Any]:
     """The unconditional samples' metrics at the top level, and every task's under ``by_task``.
 
@@ -378,6 +390,7 @@ def evaluate(
         dft_ehull=_dft_ehull(samples, dft),
         keep_flagged=keep_flagged,
         ehull_tolerance=ehull_tolerance,
+        ehull_max=ehull_max,
     )
     tasks = [s.task for s in samples]
     by_task = {}
@@ -387,6 +400,7 @@ def evaluate(
     unconditional = by_task.get("unconditional") or _task_metrics(ctx, np.array([], dtype=int))
     metrics: dict[str, Any] = {
         "task": "unconditional",
+        "ehull_max": ehull_max,
         **unconditional,
         "by_task": by_task,
         "novelty_reference": known.label,
@@ -397,7 +411,7 @@ def evaluate(
             key: {t: by_task[t].get(key) for t in ("infill", "infill_uniform") if t in by_task}
             for key in ("n_samples", "n_rated", "infill_success", "m3gnet_metastable_rate")
         }
-    metrics["definitions"] = DEFINITIONS
+    metrics["definitions"] = definitions(ehull_max)
     return metrics
 
 
@@ -434,6 +448,7 @@ def evaluate_files(
     workers: int | None = None,
     keep_flagged: bool = False,
     ehull_tolerance: float = 0.05,
+    ehull_max: float = METASTABLE_EHULL,
     seen: list[Path] | None = None,
     conditional_out: Path | None = None,
 ) -> dict[str, Any]:
@@ -457,6 +472,7 @@ def evaluate_files(
         keep_flagged=keep_flagged,
         ipt=json.loads(ipt.read_text()) if ipt is not None else None,
         ehull_tolerance=ehull_tolerance,
+        ehull_max=ehull_max,
     )
     outcomes = metrics["by_task"].get("conditional", {}).pop(OUTCOMES_KEY, [])
     if conditional_out is not None:

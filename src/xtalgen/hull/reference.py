@@ -1,8 +1,9 @@
 """The reference convex hull against which candidate energies are rated.
 
-The ``dataset`` reference rebuilds MP's hull over the dataset's phases without any download: each
+The ``dataset`` reference is a hull of the dataset's own phases, built without any download: each
 row's ``formation_energy_per_atom`` plus MP's elemental reference energies gives an MP-compatible
-(MP2020-corrected) total energy per atom.
+(MP2020-corrected) total energy per atom. It is not MP's hull (``hull_name`` says what it lacks); the
+``entries`` reference is.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ __all__ = [
     "dataset_entries",
     "e_above_hull",
     "elemental_references",
+    "hull_label",
+    "hull_name",
     "load_entries",
     "load_hull",
     "mp_gga_entries",
@@ -200,3 +203,32 @@ class HullCoverage:
         """Reference entries of two or more elements, all of them among ``composition``'s."""
         elements = {el.symbol for el in composition.elements}
         return sum(1 for system in self._systems if system <= elements)
+
+
+def hull_name(reference: str, sources: list[str], entries: int) -> str:
+    """What a hull is, in words a reader of a rate needs beside it: its sources and its size.
+
+    A dataset hull holds only the dataset's own phases: MP-20's 15,775 structures all lie within
+    0.08 eV/atom of MP's hull and none has over 20 sites, so MP's unstable and large phases are
+    missing and every E_hull on it reads lower than on MP's full hull. The paper's figures are on
+    MP's entries (``hull.reference: entries``).
+    """
+    where = ", ".join(s if "://" in s else s.rstrip("/").rsplit("/", 1)[-1] for s in sources)
+    if reference == "dataset":
+        return (
+            f"dataset hull of {entries} entries ({where}; MP-20 subset: lacks MP's unstable and large "
+            "phases, so E_hull reads lower than on MP's hull)"
+        )
+    if reference == "entries":
+        return f"MP entries hull of {entries} GGA/GGA+U entries ({where})"
+    if reference == "mp_api":
+        return f"MP API hull of {entries} GGA/GGA+U entries of the candidates' chemical systems"
+    return f"{reference} hull of {entries} entries ({where})"
+
+
+def hull_label(info: dict) -> str:
+    """The name of a hull from its ``hull.json`` record (``hull_name`` of its parts for older ones)."""
+    if info.get("name"):
+        return str(info["name"])
+    reference, sources = str(info.get("reference", "")), list(info.get("sources", []))
+    return hull_name(reference, sources, int(info.get("entries", 0)))

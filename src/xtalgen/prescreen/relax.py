@@ -33,8 +33,12 @@ class RelaxResult:
     structure: Structure
     energy: float
     n_steps: int
+    # Whether FIRE's own test passed on the last forces (cell degrees of freedom included), and the
+    # largest of those forces (eV/Å): the step count says nothing, since a run can converge on its
+    # last step.
     converged: bool
     seconds: float
+    max_force: float = math.nan
 
 
 class RelaxationAbortedError(XtalgenError, RuntimeError):
@@ -51,10 +55,19 @@ def _atoms_of(optimizable: object) -> AseAtoms:
     raise TypeError(f"no Atoms found under {type(optimizable).__name__}")
 
 
-def _guarded_fire(settings: RelaxSettings, volume0: float, n_atoms: int) -> type[FIRE]:
+def _guarded_fire(
+    settings: RelaxSettings, volume0: float, n_atoms: int, last: dict[str, float | bool]
+) -> type[FIRE]:
+    """FIRE with the guard before each step; ``last`` receives each convergence test's verdict."""
     start = time.perf_counter()
 
     class GuardedFIRE(FIRE):
+        def gradient_converged(self, gradient: np.ndarray) -> bool:
+            verdict = bool(super().gradient_converged(gradient))
+            last["converged"] = verdict
+            last["max_force"] = float(self.optimizable.gradient_norm(gradient))
+            return verdict
+
         def step(self, *args: object, **kwargs: object) -> None:
             atoms = _atoms_of(self.optimizable)
             elapsed = time.perf_counter() - start
@@ -85,7 +98,8 @@ def relax(structure: Structure, potential: Potential, settings: RelaxSettings) -
     """Relax positions and cell; raises :class:`RelaxationAbortedError` when the guard stops it."""
     from matgl.ext.ase import Relaxer  # noqa: PLC0415 - heavy import, only where relaxing
 
-    optimizer = _guarded_fire(settings, structure.volume, len(structure))
+    last: dict[str, float | bool] = {"converged": False, "max_force": math.nan}
+    optimizer = _guarded_fire(settings, structure.volume, len(structure), last)
     relaxer = Relaxer(potential, optimizer=optimizer, relax_cell=True)
     start = time.perf_counter()
     result = relaxer.relax(structure, fmax=settings.fmax, steps=settings.steps)
@@ -98,6 +112,7 @@ def relax(structure: Structure, potential: Potential, settings: RelaxSettings) -
         structure=result["final_structure"],
         energy=energy,
         n_steps=n_steps,
-        converged=n_steps < settings.steps,
+        converged=bool(last["converged"]),
         seconds=time.perf_counter() - start,
+        max_force=float(last["max_force"]),
     )

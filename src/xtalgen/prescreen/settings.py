@@ -94,7 +94,12 @@ class SelectionSettings:
         "selection and the stable counts",
     )
 
+    keep_unconverged: bool = described(
+        False, "keep relaxations that did not reach fmax in the metastable selection"
+    )
+
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> SelectionSettings:
         """Settings from the flat ``prescreen`` config section."""
-        return cls(**{k: values[k] for k in ("ehull_max", "keep_flagged") if k in values})
+        names = ("ehull_max", "keep_flagged", "keep_unconverged")
+        return cls(**{k: values[k] for k in names if k in values})

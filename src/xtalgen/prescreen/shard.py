@@ -21,11 +21,13 @@ from pymatgen.core import Structure
 
 from xtalgen.hull.energies import CompatibilityError, corrected_entry
 from xtalgen.hull.flags import RatingSettings, flag_of, is_flagged
+from xtalgen.hull.rates import is_metastable
 from xtalgen.hull.reference import HullCoverage, HullError, e_above_hull, load_hull
 from xtalgen.io import Progress, atomic_output, die_with_parent, job_cores, output_lock
 from xtalgen.prescreen.prefilter import prefilter_reason
 from xtalgen.prescreen.relax import RelaxationAbortedError, relax
 from xtalgen.prescreen.settings import PrescreenSettings, RelaxSettings
+from xtalgen.structures_io import structure_sha
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -38,6 +40,7 @@ __all__ = [
     "RELAX_COLUMNS",
     "RESULT_COLUMNS",
     "PrescreenSettings",
+    "converged",
     "prescreen",
     "rate",
     "relax_structures",
@@ -47,17 +50,22 @@ __all__ = [
 # What a relaxation leaves, independent of any hull.
 RELAX_COLUMNS = [
     "id",
+    "structure_sha",
     "formula",
     "status",
     "reason",
     "n_steps",
     "converged",
+    "max_force",
     "energy_per_atom",
     "seconds",
     "cif_relaxed",
 ]
 RESULT_COLUMNS = [
     "id",
+    "task",
+    "source_id",
+    "structure_sha",
     "formula",
     "status",
     "reason",
@@ -65,6 +73,7 @@ RESULT_COLUMNS = [
     "hull_compounds",
     "n_steps",
     "converged",
+    "max_force",
     "energy_per_atom",
     "correction_per_atom",
     "e_form_per_atom",
@@ -97,11 +106,12 @@ def _init_pool_worker(model: str, aggregation: str, threads: int) -> None:
     _init_worker(model, aggregation, threads)
 
 
-def _relax_one(job: tuple[str, str, str, RelaxSettings]) -> dict[str, Any]:
-    structure_id, key, cif, settings = job
+def _relax_one(job: tuple[str, str, str, str, RelaxSettings]) -> dict[str, Any]:
+    structure_id, key, sha, cif, settings = job
     structure = Structure.from_str(cif, fmt="cif")
     out: dict[str, Any] = {
         "id": structure_id,
+        "structure_sha": sha,
         "key": key,
         "formula": structure.composition.reduced_formula,
     }
@@ -121,6 +131,7 @@ def _relax_one(job: tuple[str, str, str, RelaxSettings]) -> dict[str, Any]:
         "status": "relaxed",
         "n_steps": result.n_steps,
         "converged": result.converged,
+        "max_force": result.max_force,
         "energy_per_atom": result.energy / len(result.structure),
         "seconds": round(result.seconds, 3),
         "cif_relaxed": result.structure.to(fmt="cif"),
@@ -164,6 +175,11 @@ def rate(relaxed: pd.DataFrame, hull: ReferenceHull, settings: RatingSettings | 
 
 
 def _read_journal(path: Path) -> dict[str, dict[str, Any]]:
+    """Journal records by their key (structure, weights and settings), never by id.
+
+    Ids are renumbered from run to run; a structure relaxed under one id is reused under another, and
+    a new structure under an old id is relaxed anew.
+    """
     done: dict[str, dict[str, Any]] = {}
     if not path.exists():
         return done
@@ -172,7 +188,8 @@ def _read_journal(path: Path) -> dict[str, dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut by a crash: that structure is simply done again
-        done[record["id"]] = record
+        if isinstance(record, dict) and "key" in record:
+            done[record["key"]] = record
     return done
 
 
@@ -190,7 +207,7 @@ class _Journal:
         self.handle.close()
 
 
-def _relaxed(jobs: list[tuple[str, str, str, RelaxSettings]], settings: PrescreenSettings) -> Iterable:
+def _relaxed(jobs: list[tuple[str, str, str, str, RelaxSettings]], settings: PrescreenSettings) -> Iterable:
     if not jobs:
         return []
     cores = settings.threads or job_cores()
@@ -235,7 +252,8 @@ def _relax_locked(
     weights: str,
     out_csv: Path | None,
 ) -> pd.DataFrame:
-    done = _read_journal(journal_path)
+    journaled = _read_journal(journal_path)
+    done: dict[str, dict[str, Any]] = {}  # by id, for this run's table
     journal = _Journal(journal_path)
     reused = 0
     try:
@@ -243,7 +261,9 @@ def _relax_locked(
         for structure_id, structure, unreadable in inputs:
             cif = structure.to(fmt="cif") if structure is not None else ""
             key = settings.key(cif or str(unreadable), weights)
-            if done.get(structure_id, {}).get("key") == key:
+            sha = structure_sha(structure) if structure is not None else ""
+            if key in journaled:
+                done[structure_id] = journaled[key] | {"id": structure_id, "structure_sha": sha}
                 reused += 1
                 continue
             reason = unreadable or prefilter_reason(
@@ -251,19 +271,19 @@ def _relax_locked(
             )
             if reason:
                 formula = structure.composition.reduced_formula if structure else ""
-                record = {"id": structure_id, "key": key, "formula": formula, "status": "skipped"}
-                record["reason"] = reason
+                record = {"id": structure_id, "structure_sha": sha, "key": key, "formula": formula}
+                record |= {"status": "skipped", "reason": reason}
                 journal.write(record)
-                done[structure_id] = record
+                done[structure_id] = journaled[key] = record
                 continue
-            jobs.append((structure_id, key, cif, settings.relax))
+            jobs.append((structure_id, key, sha, cif, settings.relax))
         log.info(
             "%d of %d structures already in %s; %d to relax", reused, len(inputs), journal_path, len(jobs)
         )
         progress = Progress(f"relaxations ({journal_path.stem})", len(jobs))
         for count, record in enumerate(_relaxed(jobs, settings), start=1):
             journal.write(record)
-            done[record["id"]] = record
+            done[record["id"]] = journaled[record["key"]] = record
             progress.update(count, f"{record['id']}: {record['status']}", force=count == len(jobs))
     finally:
         journal.close()
@@ -292,11 +312,22 @@ def prescreen(
     return table
 
 
-def select_metastable(results: pd.DataFrame, ehull_max: float, *, keep_flagged: bool = False) -> pd.DataFrame:
-    """Rated structures with E_hull at or below ``ehull_max`` (eV/atom), most stable first.
+def converged(results: pd.DataFrame) -> pd.Series:
+    """Rows whose relaxation reached ``fmax`` (FIRE's own test on the last forces)."""
+    if "converged" not in results.columns:
+        return pd.Series(True, index=results.index)
+    return results["converged"].astype(str).str.lower().isin({"true", "1", "1.0"})
+
+
+def select_metastable(
+    results: pd.DataFrame, ehull_max: float, *, keep_flagged: bool = False, keep_unconverged: bool = False
+) -> pd.DataFrame:
+    """Rated structures with E_hull below ``ehull_max`` (eV/atom), most stable first.
 
     Flagged structures stay out unless ``keep_flagged``: their E_hull is not a distance to the hull.
+    Unconverged relaxations stay out unless ``keep_unconverged``: their energy is not a minimum's.
     """
-    rated = results[(results["status"] == "ok") & (keep_flagged | ~is_flagged(results))]
-    chosen = rated[rated["e_above_hull"] <= ehull_max]
+    ok = (results["status"] == "ok") & (keep_flagged | ~is_flagged(results))
+    rated = results[ok & (keep_unconverged | converged(results))]
+    chosen = rated[is_metastable(rated["e_above_hull"], ehull_max)]
     return chosen.sort_values("e_above_hull").reset_index(drop=True)

@@ -11,10 +11,11 @@ import pandas as pd
 from xtalgen.dataset.mp20 import PROPERTY_COLUMNS, REQUIRED_COLUMNS, read_table
 from xtalgen.dataset.sources import find_split_file
 from xtalgen.errors import InputError
-from xtalgen.hull.rates import DEFINITIONS, stability_rates
+from xtalgen.hull.rates import definitions, stability_rates
 from xtalgen.hull.reference import (
     dataset_entries,
     elemental_references,
+    hull_name,
     load_entries,
     mp_gga_entries,
     save_hull,
@@ -97,6 +98,7 @@ def build_hull_file(
         from xtalgen.dataset.sources import sha256sum  # noqa: PLC0415
 
         record = {"reference": reference, "sources": sources, "entries": len(hull_entries)}
+        record["name"] = hull_name(reference, sources, len(hull_entries))
         record["sha256"] = sha256sum(out)
         with atomic_output(info) as tmp:
             tmp.write_text(json.dumps(record, indent=2) + "\n")
@@ -161,17 +163,41 @@ def split_structures(source: Path, shards: list[Path], max_structures: int | Non
     return len(table)
 
 
-def rate_files(relaxed: list[Path], hull: Path, out: Path, max_below_hull: float = 0.2) -> pd.DataFrame:
-    """One results table: the shards' relaxations, each rated on ``hull`` with its coverage and flag."""
+def rate_files(
+    relaxed: list[Path],
+    hull: Path,
+    out: Path,
+    max_below_hull: float = 0.2,
+    *,
+    structures: Path | None = None,
+) -> pd.DataFrame:
+    """One results table: the shards' relaxations, each rated on ``hull`` with its coverage and flag.
+
+    ``structures`` (the prescreen's input) gives each row its task and source id.
+    """
     from xtalgen.hull.flags import RatingSettings  # noqa: PLC0415
     from xtalgen.hull.reference import load_hull  # noqa: PLC0415
     from xtalgen.prescreen.shard import RELAX_COLUMNS, rate  # noqa: PLC0415
 
-    tables = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in relaxed]
+    tables = [pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"id": str}) for path in relaxed]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RELAX_COLUMNS)
     results = rate(table, load_hull(hull), RatingSettings(max_below_hull=max_below_hull))
+    if structures is not None:
+        results = with_requests(results, structures)
     with atomic_output(out) as tmp:
         results.to_csv(tmp, index=False)
+    return results
+
+
+def with_requests(results: pd.DataFrame, structures: Path) -> pd.DataFrame:
+    """``results`` with each structure's ``task`` and ``source_id`` from the table it came from."""
+    from xtalgen.structures_io import cif_table  # noqa: PLC0415
+
+    table = cif_table(structures)
+    for column in ("task", "source_id"):
+        if column in table.columns:
+            values = dict(zip(table["id"].astype(str), table[column].astype(str), strict=True))
+            results[column] = results["id"].astype(str).map(values).fillna("")
     return results
 
 
@@ -188,7 +214,9 @@ def select_files(
     *,
     out_flagged: Path | None = None,
     keep_flagged: bool = False,
+    keep_unconverged: bool = False,
     structures: Path | None = None,
+    hull: str | None = None,
 ) -> pd.DataFrame:
     """The metastable set at ``ehull_max``, the flagged rows and a summary of the rates.
 
@@ -196,10 +224,10 @@ def select_files(
     ``task`` column, it also gives them per task, over every structure of the task handed in.
     """
     from xtalgen.hull.flags import is_flagged  # noqa: PLC0415
-    from xtalgen.prescreen.shard import select_metastable  # noqa: PLC0415
+    from xtalgen.prescreen.shard import converged, select_metastable  # noqa: PLC0415
 
     table = pd.read_csv(results, keep_default_na=False, na_values=[""])
-    chosen = select_metastable(table, ehull_max, keep_flagged=keep_flagged)
+    chosen = select_metastable(table, ehull_max, keep_flagged=keep_flagged, keep_unconverged=keep_unconverged)
     tasks = _tasks(structures) if structures is not None else None
     with atomic_output(out_csv) as tmp:
         chosen.to_csv(tmp, index=False)
@@ -209,20 +237,25 @@ def select_files(
             flagged.to_csv(tmp, index=False)
     rated = table[table["status"] == "ok"]
     summary = {
+        "hull": hull,
         "structures": len(table),
         "status": {str(k): int(v) for k, v in table["status"].value_counts().items()},
         "ehull_max": ehull_max,
         "selected": len(chosen),
         "flagged": {str(k): int(v) for k, v in flagged["flag"].value_counts().items()},
         "keep_flagged": keep_flagged,
-        **_rates(table, len(table), keep_flagged),
+        "unconverged": int((~converged(rated)).sum()),
+        "keep_unconverged": keep_unconverged,
+        **_rates(table, len(table), keep_flagged, ehull_max),
         "median_e_above_hull": float(rated["e_above_hull"].median()) if len(rated) else None,
     }
     if tasks is not None:
-        summary["by_task"] = _rates_by_task(table, tasks, keep_flagged)
+        summary["by_task"] = _rates_by_task(table, tasks, keep_flagged, ehull_max)
     summary["definitions"] = {
-        "selected": f"rated, unflagged, E_hull <= ehull_max ({ehull_max})"
-    } | DEFINITIONS
+        "selected": f"rated, unflagged, converged, E_hull < ehull_max ({ehull_max:g} eV/atom)",
+        "unconverged": "rated structures whose relaxation stopped at the step limit before FIRE "
+        "reached fmax (rated and counted; selected only with keep_unconverged)",
+    } | definitions(ehull_max)
     with atomic_output(out_summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return chosen
@@ -237,20 +270,23 @@ def _tasks(structures: Path) -> dict[str, str] | None:
     return dict(zip(table["id"].astype(str), table["task"].astype(str), strict=True))
 
 
-def _rates(table: pd.DataFrame, n_all: int, keep_flagged: bool) -> dict[str, Any]:
+def _rates(table: pd.DataFrame, n_all: int, keep_flagged: bool, ehull_max: float) -> dict[str, Any]:
     from xtalgen.hull.flags import is_flagged  # noqa: PLC0415
 
     ok = table["status"] == "ok"
     ehull = table["e_above_hull"].where(ok).astype(float).to_numpy()
-    return stability_rates(ehull, is_flagged(table).to_numpy(), n_all, keep_flagged=keep_flagged)
+    flagged = is_flagged(table).to_numpy()
+    return stability_rates(ehull, flagged, n_all, keep_flagged=keep_flagged, ehull_max=ehull_max)
 
 
-def _rates_by_task(table: pd.DataFrame, tasks: dict[str, str], keep_flagged: bool) -> dict[str, Any]:
+def _rates_by_task(
+    table: pd.DataFrame, tasks: dict[str, str], keep_flagged: bool, ehull_max: float
+) -> dict[str, Any]:
     """Per task, over every structure of that task handed to the prescreen (rated or not)."""
     table_tasks = table["id"].astype(str).map(tasks).fillna("unknown")
     out = {}
     for task in sorted(set(tasks.values()) | set(table_tasks)):
         n_all = sum(1 for t in tasks.values() if t == task)
         part = table[table_tasks == task]
-        out[task] = {"structures": n_all, **_rates(part, n_all, keep_flagged)}
+        out[task] = {"structures": n_all, **_rates(part, n_all, keep_flagged, ehull_max)}
     return out

@@ -142,7 +142,7 @@ def plot_ehull(results: pd.DataFrame, ehull_max: float, path: Path) -> None:
             color=["tab:blue", "tab:orange"],
             label=[f"trusted ({int((~flagged).sum())})", f"flagged ({int(flagged.sum())})"],
         )
-    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"metastable at or below {ehull_max}")
+    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"metastable below {ehull_max:g}")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # the axis counts structures
     ax.set_xlabel("M3GNet E_hull (eV/atom, clipped to [-1, 1])")
     ax.set_ylabel("structures")
@@ -155,9 +155,9 @@ def plot_ehull(results: pd.DataFrame, ehull_max: float, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_dft_ehull(collected: pd.DataFrame, path: Path) -> None:
+def plot_dft_ehull(collected: pd.DataFrame, path: Path, ehull_max: float = 0.1) -> None:
     """Histogram of E_hull^DFT of the finished calculations (``dft collect``'s table)."""
-    from xtalgen.hull.rates import METASTABLE_EHULL, STABLE_EHULL  # noqa: PLC0415
+    from xtalgen.hull.rates import STABLE_EHULL  # noqa: PLC0415
 
     plt = _pyplot()
     values = collected["e_above_hull_dft"].dropna().astype(float) if len(collected) else collected
@@ -167,9 +167,7 @@ def plot_dft_ehull(collected: pd.DataFrame, path: Path) -> None:
     else:
         ax.text(0.5, 0.5, "no finished DFT calculation yet", ha="center", transform=ax.transAxes)
     ax.axvline(STABLE_EHULL, color="black", linestyle="-", label=f"stable (< {STABLE_EHULL:g})")
-    ax.axvline(
-        METASTABLE_EHULL, color="tab:red", linestyle="--", label=f"metastable (< {METASTABLE_EHULL:g})"
-    )
+    ax.axvline(ehull_max, color="tab:red", linestyle="--", label=f"metastable (< {ehull_max:g})")
     ax.set_xlabel("DFT E_hull (eV/atom, clipped at 1)")
     ax.set_ylabel("candidates")
     ax.legend()

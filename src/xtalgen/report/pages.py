@@ -153,6 +153,7 @@ def headline_rst(
     *,
     formula_elements_held: bool = False,
     decoding: Mapping[str, Any] | None = None,
+    hull: str | None = None,
 ) -> str:
     """The run's headline numbers as reStructuredText bullets, for the report's landing page.
 
@@ -166,8 +167,9 @@ def headline_rst(
         f"{_share(unconditional, 'structural_validity')} and compositional validity "
         f"{_share(unconditional, 'compositional_validity')}; median "
         f"{unconditional.get('median_elements')} elements per parsed sample (MP-20: 3); M3GNet "
-        f"metastable (E_hull < 0.1 eV/atom) {unconditional.get('m3gnet_metastable', 0)} of "
-        f"{unconditional.get('n_rated', 0)} rated samples.",
+        f"metastable (E_hull < {metrics.get('ehull_max', 0.1):g} eV/atom) "
+        f"{unconditional.get('m3gnet_metastable', 0)} of "
+        f"{unconditional.get('n_rated', 0)} rated samples" + (f", on the {hull}." if hull else "."),
     ]
     conditional = by_task.get("conditional")
     if conditional:
@@ -246,8 +248,14 @@ def report_pages(
     if conditional is not None:
         pages["conditional"] = conditional_page(read(conditional))
     log = read(lora_log) if lora_log is not None and lora_log.is_file() else None
+    from xtalgen.hull.reference import hull_label  # noqa: PLC0415
+
     pages["headline"] = headline_rst(
-        json.loads(metrics.read_text()), log, formula_elements_held=formula_elements_held, decoding=decoding
+        json.loads(metrics.read_text()),
+        log,
+        formula_elements_held=formula_elements_held,
+        decoding=decoding,
+        hull=hull_label(run["hull"]) if run.get("hull") else None,
     )
     for name, text in pages.items():
         with atomic_output(out[name]) as tmp:
