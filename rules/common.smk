@@ -108,11 +108,18 @@ def evaluate_samples():
 
 
 def known_structures():
-    """What novelty is measured against: evaluate.known, else the train and validation splits."""
+    """What novelty is measured against: evaluate.known, else every split of the run.
+
+    The training split also comes alone, for the paper's novelty (against training structures).
+    """
     listed = config["evaluate"]["known"]
+    train = {
+        "train": f"{RESULTS}/data/{TRAIN_SPLIT}/structures.csv",
+        "train_reference": f"{RESULTS}/evaluate/reference/{TRAIN_SPLIT}.npz",
+    }
     if listed is None:
-        splits = [TRAIN_SPLIT] + ([VAL_SPLIT] if VAL_SPLIT != TRAIN_SPLIT else [])
-        return {
+        splits = list(dict.fromkeys([TRAIN_SPLIT, VAL_SPLIT, TEST_SPLIT, *SPLITS]))
+        return train | {
             "known": expand(f"{RESULTS}/data/{{split}}/structures.csv", split=splits),
             "known_reference": expand(f"{RESULTS}/evaluate/reference/{{split}}.npz", split=splits),
         }
@@ -125,7 +132,7 @@ def known_structures():
                 "cif column or CIF folders, or null for the train and validation splits"
             )
         paths.append(str(path))
-    return {"known": paths}
+    return train | {"known": paths}
 
 
 def lora_log_input(wildcards):
@@ -155,7 +162,7 @@ def evaluate_inputs(wildcards):
         "dft": dft_results(),
         "baseline": infill_baseline(),
         **known_structures(),
-        **pretrained_structures(),
+        **seen_structures(),
     }
     if ipt_on():
         inputs["ipt"] = f"{RESULTS}/evaluate/ipt.json"
@@ -360,11 +367,15 @@ def pretraining_records():
     return f"{RESULTS}/data/{TRAIN_SPLIT}/prompts.jsonl"
 
 
-def pretrained_structures():
-    """Extra structures the tiny base saw: novelty is measured against them too."""
-    if tiny_extra_data():
-        return {"seen": f"{RESULTS}/model/corpus/structures.csv"}
-    return {}
+def seen_structures():
+    """More structures the run knows, matched by StructureMatcher only: the tiny base's corpus, and
+    the dataset hull's rows (hull.dataset), whose phases are known materials too."""
+    paths = [f"{RESULTS}/model/corpus/structures.csv"] if tiny_extra_data() else []
+    if config["hull"]["reference"] == "dataset" and config["hull"]["dataset"] is not None:
+        for listed in hull_dataset():
+            path = Path(listed)
+            paths += sorted(str(p) for p in path.glob("*.csv*")) if path.is_dir() else [listed]
+    return {"seen": paths} if paths else {}
 
 
 def finetune_inputs(wildcards):

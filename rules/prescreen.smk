@@ -65,6 +65,7 @@ rule split_structures:
         scatter.prescreen(f"{RESULTS}/prescreen/shards/{{scatteritem}}.csv"),
     params:
         max_structures=config["prescreen"]["max_structures"],
+        all_unconditional=config["prescreen"]["all_unconditional"],
     log:
         f"{RESULTS}/logs/prescreen/split_structures.log",
     conda:

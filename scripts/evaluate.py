@@ -14,6 +14,13 @@ def _path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
+def _paths(name: str) -> list[Path]:
+    value = snakemake.input.get(name)
+    if not value:
+        return []
+    return [Path(value)] if isinstance(value, str) else [Path(p) for p in value]
+
+
 # Worker processes are spawned and import this file again: only the main process runs the job.
 if __name__ == "__main__":
     log_to_file(snakemake.log[0])
@@ -21,7 +28,7 @@ if __name__ == "__main__":
     saved = snakemake.input.get("known_reference")
     metrics = evaluate_files(
         Path(snakemake.input.samples),
-        [Path(p) for p in snakemake.input.known],
+        _paths("known"),
         Path(snakemake.input.test),
         Path(snakemake.output.metrics),
         baseline=_path("baseline"),
@@ -34,7 +41,9 @@ if __name__ == "__main__":
         keep_flagged=selection.keep_flagged,
         ehull_max=selection.ehull_max,
         ehull_tolerance=EvaluateSettings.from_config(snakemake.params.evaluate).ehull_tolerance,
-        seen=[Path(snakemake.input.seen)] if snakemake.input.get("seen") else None,
+        seen=_paths("seen"),
+        train=Path(snakemake.input.train),
+        train_reference=_path("train_reference"),
         conditional_out=Path(snakemake.output.conditional),
     )
     logging.info("%s", metrics)

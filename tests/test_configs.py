@@ -246,6 +246,7 @@ WORKFLOW_KEYS = {
     "sample.gpus",
     "prescreen.structures",
     "prescreen.max_structures",
+    "prescreen.all_unconditional",
     "prescreen.shards",
     "prescreen.threads",
     "prescreen.runtime",

@@ -361,6 +361,16 @@ def test_a_capped_prescreen_rates_every_task(tmp_path):
         "infill": 2,
         "infill_uniform": 2,
     }
+    # Table 1's task whole, and the cap over the others.
+    dealt = split_structures(tmp_path / "structures.csv", shards, max_structures=3, all_unconditional=True)
+    assert dealt == 9
+    dealt = pd.concat([pd.read_csv(p) for p in shards])
+    assert dealt["task"].value_counts().to_dict() == {
+        "unconditional": 6,
+        "conditional": 1,
+        "infill": 1,
+        "infill_uniform": 1,
+    }
 
 
 def test_known_set_reports_what_it_holds(splits):
@@ -439,3 +449,32 @@ def test_a_many_element_sample_does_not_stall_compositional_validity():
     six = Composition("LiNaMgAlSiO6")  # MP-20's most elements still go through SMACT's search
     assert oxidation_combinations(six) <= MAX_OXIDATION_COMBINATIONS
     assert composition_valid(Composition("Li7La3Zr2O12")) is True
+
+
+def test_novelty_is_against_everything_the_run_knows_and_the_papers_beside_it(splits, tmp_path):
+    """A sample that rebuilds a test structure (where conditional prompts come from) is not new."""
+    test = pd.read_csv(splits["test"])
+    rows = [
+        {"id": f"u-{i}", "task": "unconditional", "status": "ok", "cif": cif}
+        for i, cif in enumerate(test["cif"][:3])
+    ]
+    samples = _samples_csv(tmp_path / "samples.csv", rows)
+    everything = [splits["train"], splits["val"], splits["test"]]
+    metrics = evaluate_files(
+        samples, everything, splits["test"], tmp_path / "m.json", workers=1, cache_dir=splits["cache"],
+        train=splits["train"],
+    )  # fmt: skip
+    assert metrics["novelty"] == 0.0
+    assert metrics["novelty_train"] == 1.0  # the paper's Table 1 novelty: against training structures
+    assert str(splits["test"]) in metrics["novelty_reference"]
+    assert str(splits["train"]) in metrics["novelty_train_reference"]
+    assert metrics["sun_rate"] in (None, 0.0)
+    # More structures the run knows, matched by StructureMatcher only (a corpus, the hull's rows).
+    seen = tmp_path / "hull_rows.csv"
+    test.head(3).to_csv(seen, index=False)
+    out, cache = tmp_path / "m2.json", splits["cache"]
+    known_less = evaluate_files(
+        samples, [splits["train"]], splits["test"], out, workers=1, cache_dir=cache, seen=[seen]
+    )
+    assert known_less["novelty"] == 0.0
+    assert known_less["novelty_train"] is None  # no training set named

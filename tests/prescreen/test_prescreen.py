@@ -147,6 +147,30 @@ def test_threshold_selection():
     )
     assert list(select_metastable(table, 0.1)["id"]) == ["b", "d"]
     assert list(select_metastable(table, 0.0)["id"]) == ["b"]
+    # One comparison everywhere, the paper's: strictly below the threshold.
+    assert list(select_metastable(table, 0.09)["id"]) == ["b"]
+    # An unconverged relaxation is rated but not selected, unless asked for.
+    table["converged"] = [True, True, None, False]
+    assert list(select_metastable(table, 0.1)["id"]) == ["b"]
+    assert list(select_metastable(table, 0.1, keep_unconverged=True)["id"]) == ["b", "d"]
+
+
+def test_converged_means_fire_reached_fmax(model_dir):
+    """From the forces, not the step count: one step leaves a strained cell unconverged."""
+    from xtalgen.prescreen.relax import RelaxSettings, relax  # noqa: PLC0415
+
+    potential = load_potential(str(model_dir)).potential
+    strained = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.9), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    strained.translate_sites([0], [0.03, 0.01, 0.0])  # off its site, in a stretched cell
+    short = relax(strained, potential, RelaxSettings(steps=1))
+    assert not short.converged and short.max_force > 0.1
+    done = relax(strained, potential, RelaxSettings(steps=500))
+    assert done.converged and done.max_force <= 0.1
+    # Converging on the last allowed step is converging: the step limit decides nothing.
+    exact = relax(strained, potential, RelaxSettings(steps=done.n_steps + 1))
+    assert exact.converged
 
 
 def test_cli_limits_the_work_as_the_workflow_does(hull_file, model_dir, tmp_path, capsys):

@@ -30,13 +30,15 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
         "task column holds unconditional samples.",
     )
     parser.add_argument("--samples", type=Path, required=True, help="CSV with a cif column, or a CIF folder")
-    parser.add_argument("--train", type=Path, required=True, help="training structures (novelty)")
+    parser.add_argument(
+        "--train", type=Path, required=True, help="training structures (the paper's novelty, novelty_train)"
+    )
     parser.add_argument("--val", type=Path, help="validation structures, also known (default: none)")
     parser.add_argument(
         "--known",
         type=Path,
         nargs="+",
-        help="reference structures novelty is measured against (default: --train and --val)",
+        help="reference structures novelty is measured against (default: --train, --val and --test)",
     )
     parser.add_argument(
         "--seen",
@@ -91,7 +93,7 @@ def _run_evaluate_metrics(args: argparse.Namespace) -> int:
     from xtalgen.dataset.sources import default_cache_dir  # noqa: PLC0415
     from xtalgen.evaluate.stage import evaluate_files  # noqa: PLC0415
 
-    known = args.known or [p for p in (args.train, args.val) if p is not None]
+    known = args.known or [p for p in (args.train, args.val, args.test) if p is not None]
     seen = args.seen or []
     for path in (args.samples, args.test, *known, *seen, args.baseline, args.prescreen, args.dft, args.ipt):
         if path is not None and not path.exists():
@@ -111,6 +113,7 @@ def _run_evaluate_metrics(args: argparse.Namespace) -> int:
         ehull_tolerance=args.ehull_tolerance,
         ehull_max=args.ehull_max,
         seen=seen,
+        train=args.train,
     )
     shown = ("n_samples", "structural_validity", "compositional_validity", "coverage_recall", "novelty")
     print("unconditional: " + ", ".join(f"{k} {metrics[k]}" for k in shown))

@@ -88,7 +88,10 @@ _DEFINITIONS: dict[str, str] = {
     "diversity_structure": "mean pairwise structure-fingerprint distance of valid samples",
     "diversity_composition": "mean pairwise composition-fingerprint distance of valid samples",
     "novelty": "valid samples no known structure matches (StructureMatcher defaults), over valid "
-    "samples; known structures: novelty_reference",
+    "samples; known structures: novelty_reference (by default every structure the run has seen: all "
+    "splits, the tiny base's corpus and the dataset hull's rows)",
+    "novelty_train": "the paper's novelty: valid samples no training structure matches "
+    "(StructureMatcher defaults), over valid samples; training structures: novelty_train_reference",
     "novelty_fingerprint": "the paper's: valid samples whose nearest known structure is farther than "
     "0.1 (structure fingerprint) or 2.0 (composition fingerprint), over valid samples",
     "uniqueness": "valid samples matching no earlier valid sample, over valid samples",

@@ -226,6 +226,7 @@ class _Context:
     known: Known
     ratings: _Ratings
     dft_ehull: np.ndarray | None
+    train_known: Known | None
     keep_flagged: bool
     ehull_tolerance: float
     ehull_max: float
@@ -263,6 +264,7 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
         "diversity_structure": diversity(fp.structure[valid]),
         "diversity_composition": diversity(fp.composition[valid]),
         "novelty": float(novel.mean()) if len(novel) else None,
+        "novelty_train": _novelty_train(ctx, valid_structures),
         "novelty_fingerprint": float(novel_fp.mean()) if len(novel_fp) else None,
         "uniqueness": float(unique.mean()) if len(unique) else None,
     }
@@ -273,6 +275,13 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
     metrics |= _dft_stability(ctx, index, ehull, flagged)
     metrics["invalid_reasons"] = _reasons(samples, struct_ok, comp_ok)
     return metrics
+
+
+def _novelty_train(ctx: _Context, valid: list[Structure]) -> float | None:
+    """The paper's novelty: valid samples that no training structure matches."""
+    if ctx.train_known is None or not valid:
+        return None
+    return float(novel_mask(valid, ctx.train_known.matching(valid)).mean())
 
 
 def _first_draws(samples: list[Sample], struct_ok: np.ndarray, comp_ok: np.ndarray) -> dict[str, Any]:
@@ -355,6 +364,7 @@ def evaluate(
     ipt: dict[str, Any] | None = None,
     ehull_tolerance: float = 0.05,
     ehull_max: float = METASTABLE_EHULL,
+    train_known: Known | None = None,
 ) -> dict[str, Any]:
     """The unconditional samples' metrics at the top level, and every task's under ``by_task``.
 
@@ -388,6 +398,7 @@ def evaluate(
         known=known,
         ratings=_Ratings.read(samples, prescreen),
         dft_ehull=_dft_ehull(samples, dft),
+        train_known=train_known,
         keep_flagged=keep_flagged,
         ehull_tolerance=ehull_tolerance,
         ehull_max=ehull_max,
@@ -404,6 +415,7 @@ def evaluate(
         **unconditional,
         "by_task": by_task,
         "novelty_reference": known.label,
+        "novelty_train_reference": train_known.label if train_known is not None else None,
         "ipt": ipt,
     }
     if "infill" in by_task:
@@ -450,11 +462,15 @@ def evaluate_files(
     ehull_tolerance: float = 0.05,
     ehull_max: float = METASTABLE_EHULL,
     seen: list[Path] | None = None,
+    train: Path | None = None,
+    train_reference: Path | None = None,
     conditional_out: Path | None = None,
 ) -> dict[str, Any]:
     """Read, evaluate, and write the metrics JSON; ``baseline`` is the uniform infill baseline.
 
-    ``seen``: structures the model also trained on, counted by StructureMatcher novelty.
+    ``seen``: more structures the run knows (the tiny base's corpus, the dataset hull's rows),
+    counted by StructureMatcher novelty. ``train`` (with its saved fingerprints): the training
+    structures, for the paper's novelty (``novelty_train``).
     ``conditional_out``: a CSV of each conditional sample's request, what it wrote and what it met
     (header only when the run drew none). The rows never go into the JSON, which stays small.
     """
@@ -473,6 +489,14 @@ def evaluate_files(
         ipt=json.loads(ipt.read_text()) if ipt is not None else None,
         ehull_tolerance=ehull_tolerance,
         ehull_max=ehull_max,
+        train_known=known_set(
+            [train],
+            saved=[train_reference] if train_reference is not None else None,
+            cache_dir=cache_dir,
+            workers=workers,
+        )
+        if train is not None
+        else None,
     )
     outcomes = metrics["by_task"].get("conditional", {}).pop(OUTCOMES_KEY, [])
     if conditional_out is not None:

@@ -143,20 +143,28 @@ def validate_potential_files(
     return median
 
 
-def split_structures(source: Path, shards: list[Path], max_structures: int | None = None) -> int:
+def split_structures(
+    source: Path, shards: list[Path], max_structures: int | None = None, *, all_unconditional: bool = False
+) -> int:
     """Deal the structures round-robin into shard CSVs (``id, cif``), so shards take equal time.
 
     With ``max_structures`` and a ``task`` column, the tasks take turns, so that a capped run still
-    rates some of every task (unconditional, conditional, infill, the infill baseline).
+    rates some of every task (unconditional, conditional, infill, the infill baseline). With
+    ``all_unconditional``, every unconditional structure is rated and the cap applies to the other
+    tasks: Table 1's metastable rate is over all unconditional samples, so a cap must not cut it.
     """
     from xtalgen.structures_io import cif_table  # noqa: PLC0415
 
     table = cif_table(source)
     if max_structures is not None:
+        kept = table.iloc[0:0]
+        if all_unconditional and "task" in table.columns:
+            unconditional = table["task"] == "unconditional"
+            kept, table = table[unconditional], table[~unconditional]
         if "task" in table.columns:
             turn = table.groupby("task", sort=False).cumcount()
             table = table.assign(_turn=turn).sort_values("_turn", kind="stable").drop(columns="_turn")
-        table = table.head(max_structures)
+        table = pd.concat([kept, table.head(max_structures)])
     for index, shard in enumerate(shards):
         with atomic_output(shard) as tmp:
             table.iloc[index :: len(shards)].to_csv(tmp, index=False)
