@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "RECORD_TEXT",
     "OutputLockedError",
     "Progress",
     "UnreadableFileError",
@@ -235,6 +236,10 @@ class Progress:
             bar.refresh()
         self.spoken = True
 
+
+# A candidate record's columns are names and hashes, read as text: pandas would read a hash of
+# sixteen decimal digits, or an id such as 007, as a number and drop its leading zeros.
+RECORD_TEXT = {"id": str, "candidate_id": str, "source_id": str, "structure_sha": str, "task": str}
 
 # Characters a folder name keeps from an id; any other run of characters becomes one "_".
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -13,7 +13,7 @@ import pandas as pd
 from pymatgen.core import Element, Structure
 
 from xtalgen.errors import InputError
-from xtalgen.io import read_csv
+from xtalgen.io import RECORD_TEXT, read_csv
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -192,7 +192,7 @@ def cif_table(path: Path) -> pd.DataFrame:
             raise InputError(f"{path}: a folder of structures must hold *.cif files")
         table = pd.DataFrame({"id": [f.stem for f in files], "cif": [_text(f) for f in files]})
     elif name.endswith((".csv", ".csv.gz")):
-        raw = read_csv(path, "a table with a cif column")
+        raw = read_csv(path, "a table with a cif column", dtype=RECORD_TEXT | {"material_id": str})
         if "cif" not in raw.columns:
             raise InputError(f"{path}: no 'cif' column; columns are {', '.join(raw.columns)}")
         id_column = next((c for c in ("id", "material_id") if c in raw.columns), None)

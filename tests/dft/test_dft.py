@@ -346,3 +346,25 @@ def test_a_rerun_with_new_samples_under_old_ids_reports_no_old_result(tmp_path, 
         out_csv=run / "results.csv", out_summary=run / "summary.json",
     )  # fmt: skip
     assert not again.set_index("candidate_id").loc["renamed", "metastable"]
+
+
+def test_ids_and_hashes_that_look_like_numbers_stay_text(tmp_path, si):
+    """An id 007 and a hash of sixteen decimal digits keep their leading zeros through every table."""
+    from xtalgen.dft.prepare import read_candidates  # noqa: PLC0415
+    from xtalgen.structures_io import cif_table  # noqa: PLC0415
+
+    path = tmp_path / "metastable.csv"
+    row = {
+        "id": ["007"],
+        "task": ["unconditional"],
+        "source_id": ["0042"],
+        "structure_sha": ["0123456789012345"],
+    }
+    pd.DataFrame(row | {"cif_relaxed": [si.to(fmt="cif")]}).to_csv(path, index=False)
+    (candidate,) = read_candidates(path)
+    assert (candidate.id, candidate.source_id, candidate.structure_sha) == ("007", "0042", "0123456789012345")
+    table = prepare_flows([candidate], tmp_path / "prepared", DftSettings())
+    manifest = pd.read_csv(tmp_path / "prepared" / "manifest.csv", dtype=str)
+    assert manifest.loc[0, "structure_sha"] == table.loc[0, "structure_sha"] == "0123456789012345"
+    pd.DataFrame({"id": ["007"], "cif": [si.to(fmt="cif")]}).to_csv(tmp_path / "s.csv", index=False)
+    assert cif_table(tmp_path / "s.csv")["id"].tolist() == ["007"]

@@ -161,9 +161,9 @@ def _run_dft_collect(args: argparse.Namespace) -> int:
 
     table = collect(args.state, load_hull(args.hull), ehull_max=args.ehull_max)
     if args.manifest is not None:
-        from xtalgen.io import read_csv  # noqa: PLC0415
+        from xtalgen.io import RECORD_TEXT, read_csv  # noqa: PLC0415
 
-        rows = read_csv(args.manifest, "a DFT manifest", keep_default_na=False, dtype={"candidate_id": str})
+        rows = read_csv(args.manifest, "a DFT manifest", keep_default_na=False, dtype=RECORD_TEXT)
         table = this_run(table, rows)
     table.to_csv(args.out, index=False)
     summary = summarize(table, args.generated, ehull_max=args.ehull_max)

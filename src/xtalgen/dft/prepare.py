@@ -18,7 +18,7 @@ from monty.json import MontyEncoder
 
 from xtalgen.dft.flows import DftSettings, build_flow, first_job, static_job_name
 from xtalgen.errors import InputError
-from xtalgen.io import atomic_output, folder_name, inside, output_lock
+from xtalgen.io import RECORD_TEXT, atomic_output, folder_name, inside, output_lock
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -80,7 +80,8 @@ def read_candidates(path: Path) -> list[Candidate]:
 
     if not (path.is_file() and path.name.lower().endswith((".csv", ".csv.gz"))):
         return [Candidate(*row) for row in read_structures(path)]
-    table = read_csv(path, "a candidates table with a cif or cif_relaxed column", keep_default_na=False)
+    what = "a candidates table with a cif or cif_relaxed column"
+    table = read_csv(path, what, keep_default_na=False, dtype=RECORD_TEXT)
     column = "cif_relaxed" if "cif_relaxed" in table.columns else "cif"
     if column not in table.columns:
         raise InputError(f"{path}: no 'cif' or 'cif_relaxed' column")

@@ -67,7 +67,7 @@ def collect_files(
     """
     from xtalgen.dft.collect import collect, summarize, this_run  # noqa: PLC0415
     from xtalgen.hull.reference import load_hull  # noqa: PLC0415
-    from xtalgen.io import read_csv  # noqa: PLC0415
+    from xtalgen.io import RECORD_TEXT, read_csv  # noqa: PLC0415
     from xtalgen.structures_io import cif_table  # noqa: PLC0415
 
     table = collect(state, load_hull(hull), ehull_max=ehull_max)
@@ -76,7 +76,7 @@ def collect_files(
     if generated is not None and "task" in generated.columns:
         tasks = dict(zip(generated["id"].astype(str), generated["task"].astype(str), strict=True))
     if manifest is not None:
-        rows = read_csv(manifest, "the DFT manifest", keep_default_na=False, dtype={"candidate_id": str})
+        rows = read_csv(manifest, "the DFT manifest", keep_default_na=False, dtype=RECORD_TEXT)
         table = this_run(table, rows, tasks)
     with atomic_output(out_csv) as tmp:
         table.to_csv(tmp, index=False)

@@ -21,7 +21,7 @@ from monty.json import MontyDecoder
 
 from xtalgen.dft.state import Ledger, StateConfig, job_store, launchpad
 from xtalgen.errors import InputError
-from xtalgen.io import inside
+from xtalgen.io import RECORD_TEXT, inside
 
 if TYPE_CHECKING:
     from jobflow import Flow
@@ -36,7 +36,7 @@ def load_flows(prepared: Path) -> list[tuple[dict[str, Any], Flow]]:
     manifest = prepared / "manifest.csv"
     if not manifest.exists():
         raise FileNotFoundError(f"{manifest} does not exist: run `xtalgen dft prepare` first")
-    rows = pd.read_csv(manifest, keep_default_na=False, dtype={"candidate_id": str}).to_dict("records")
+    rows = pd.read_csv(manifest, keep_default_na=False, dtype=RECORD_TEXT).to_dict("records")
     flows = []
     for row in rows:
         if row.get("status", "prepared") != "prepared":

@@ -20,7 +20,7 @@ from xtalgen.hull.reference import (
     mp_gga_entries,
     save_hull,
 )
-from xtalgen.io import atomic_output, read_csv
+from xtalgen.io import RECORD_TEXT, atomic_output, read_csv
 from xtalgen.prescreen.gate import check_accuracy, measure_errors
 from xtalgen.prescreen.potential import load_potential
 
@@ -187,7 +187,7 @@ def rate_files(
     from xtalgen.hull.reference import load_hull  # noqa: PLC0415
     from xtalgen.prescreen.shard import RELAX_COLUMNS, rate  # noqa: PLC0415
 
-    tables = [pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"id": str}) for path in relaxed]
+    tables = [pd.read_csv(p, keep_default_na=False, na_values=[""], dtype=RECORD_TEXT) for p in relaxed]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RELAX_COLUMNS)
     results = rate(table, load_hull(hull), RatingSettings(max_below_hull=max_below_hull))
     if structures is not None:
@@ -234,7 +234,7 @@ def select_files(
     from xtalgen.hull.flags import is_flagged  # noqa: PLC0415
     from xtalgen.prescreen.shard import converged, select_metastable  # noqa: PLC0415
 
-    table = pd.read_csv(results, keep_default_na=False, na_values=[""])
+    table = pd.read_csv(results, keep_default_na=False, na_values=[""], dtype=RECORD_TEXT)
     chosen = select_metastable(table, ehull_max, keep_flagged=keep_flagged, keep_unconverged=keep_unconverged)
     tasks = _tasks(structures) if structures is not None else None
     with atomic_output(out_csv) as tmp:
