@@ -143,7 +143,7 @@ def known_set(
     by_formula: dict[str, list[str]] = {}
     for path in seen or []:
         n = _seen_by_formula(path, by_formula)
-        label += f" + {path} ({n} structures the base pretrained on; StructureMatcher novelty only)"
+        label += f" + {path} ({n} more structures the run has seen; StructureMatcher novelty only)"
     fingerprints = Fingerprints(np.vstack(structure_fp), np.vstack(composition_fp))
     return Known(label, structures, fingerprints, by_formula)
 
