@@ -126,10 +126,12 @@ def _evaluated(tmp: Path) -> None:
 def _prepared(tmp: Path) -> None:
     manifest = pd.read_csv(tmp / "dft" / "manifest.csv", keep_default_na=False).set_index("candidate_id")
     assert manifest.loc["nacl", "status"] == "prepared"
-    assert (tmp / "dft" / "nacl" / "inputs" / "INCAR").is_file()
+    assert (tmp / "dft" / manifest.loc["nacl", "folder"] / "inputs" / "INCAR").is_file()
     bad = next(i for i in manifest.index if i != "nacl")
     assert manifest.loc[bad, "status"] == "failed" and manifest.loc[bad, "reason"]
-    assert not (tmp / "dft" / bad).exists()  # no partial folder
+    # No partial folder: only the prepared candidate's folder and the manifest are left.
+    left = {p.name for p in (tmp / "dft").iterdir() if not p.name.startswith(".manifest")}
+    assert left == {manifest.loc["nacl", "folder"], "manifest.csv"}
     assert not list((tmp / "dft").glob(".*.building"))
 
 
