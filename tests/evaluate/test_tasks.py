@@ -270,6 +270,50 @@ def test_stability_sun_and_rmsd_over_rated_and_all_samples(splits, tmp_path):
     assert metrics["rmsd_relaxation_unmatched"] == 0
 
 
+def test_a_failed_relaxation_is_a_verdict_and_a_rating_of_another_structure_is_not(splits, tmp_path):
+    novel = [cscl(4.12), cscl(4.3, ("Rb", "Br")), cscl(4.0, ("Tl", "I"))]
+    rows = [
+        {"id": f"u-{i}", "task": "unconditional", "status": "ok", "cif": s.to(fmt="cif")}
+        for i, s in enumerate(novel)
+    ]
+    samples = _samples_csv(tmp_path / "samples.csv", rows)
+    other = cscl(3.9, ("K", "Br"))  # what an earlier run sampled under u-2
+    novel = [parse_cif(s.to(fmt="cif"))[0] for s in novel]  # as the prescreen read them
+    prescreen = _prescreen_csv(
+        tmp_path / "results.csv",
+        [
+            {"id": "u-0", "structure_sha": structure_sha(novel[0]), "status": "ok", "e_above_hull": 0.05},
+            {
+                "id": "u-1",
+                "structure_sha": structure_sha(novel[1]),
+                "status": "failed",
+                "e_above_hull": None,
+                "reason": "volume grew 12x",
+            },
+            {"id": "u-2", "structure_sha": structure_sha(other), "status": "ok", "e_above_hull": 0.0},
+        ],
+    )
+    kwargs = {"prescreen": prescreen, "workers": 1, "cache_dir": splits["cache"]}
+    metrics = evaluate_files(samples, [splits["train"]], splits["test"], tmp_path / "m.json", **kwargs)
+    assert metrics["n_rated"] == 1  # u-2's rating is of another structure
+    assert metrics["n_relax_failed"] == 1
+    assert metrics["m3gnet_metastable"] == 1
+    assert metrics["m3gnet_metastable_rate_all"] == pytest.approx(1 / 3)
+    assert metrics["rated_all_valid"] is False  # u-2 has no verdict of its own
+
+    prescreen = _prescreen_csv(
+        tmp_path / "results.csv",
+        [
+            {"id": "u-0", "structure_sha": structure_sha(novel[0]), "status": "ok", "e_above_hull": 0.05},
+            {"id": "u-1", "structure_sha": structure_sha(novel[1]), "status": "failed", "e_above_hull": None},
+            {"id": "u-2", "structure_sha": structure_sha(novel[2]), "status": "ok", "e_above_hull": 0.3},
+        ],
+    )
+    metrics = evaluate_files(samples, [splits["train"]], splits["test"], tmp_path / "m.json", **kwargs)
+    assert metrics["rated_all_valid"] is True  # a failed relaxation is a verdict: not metastable
+    assert metrics["m3gnet_metastable_rate_all"] == pytest.approx(1 / 3)
+
+
 def test_dft_stable_rate_follows_the_papers_footnote(splits, tmp_path):
     rows = [
         {"id": f"u-{i}", "task": "unconditional", "status": "ok", "cif": cscl(4.1 + 0.1 * i).to(fmt="cif")}

@@ -36,10 +36,13 @@ def _this_run_metastable(metrics: dict[str, Any]) -> str:
     rated, n = metrics.get("n_rated"), metrics.get("n_samples")
     if rated is None or n is None:
         return "not rated"
-    whole = "every valid sample rated" if metrics.get("rated_all_valid") else "not every valid sample rated"
+    whole = (
+        "every valid sample has a verdict" if metrics.get("rated_all_valid") else "not every valid one rated"
+    )
+    failed = metrics.get("n_relax_failed", 0)
     return (
         f"M3GNet E_hull < {metrics.get('ehull_max', 0.1):g} eV/atom over the {rated} rated of {n} "
-        f"unconditional samples ({whole}); "
+        f"unconditional samples ({failed} failed to relax, not metastable; {whole}); "
         "the table shows the rate over the rated, m3gnet_metastable_rate_all the rate over all"
     )
 

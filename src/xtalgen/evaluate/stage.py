@@ -41,7 +41,7 @@ from xtalgen.evaluate.metrics import (
 )
 from xtalgen.evaluate.validity import composition_valid, structure_valid
 from xtalgen.hull.rates import METASTABLE_EHULL, STABLE_EHULL, is_metastable, stability_rates
-from xtalgen.io import atomic_output, job_cores, read_csv
+from xtalgen.io import RECORD_TEXT, atomic_output, job_cores, read_csv
 from xtalgen.structures_io import cif_table, parse_cif, refuse_repeated_ids, structure_sha
 
 if TYPE_CHECKING:
@@ -169,32 +169,43 @@ def _seen_by_formula(path: Path, into: dict[str, list[str]]) -> int:
 
 @dataclass
 class _Ratings:
-    """The prescreen's verdict on each sample, row-aligned with the samples."""
+    """The prescreen's verdict on each sample, row-aligned with the samples.
+
+    A relaxation that failed (exploded, or left an unphysical cell) is a verdict too: the sample is
+    not metastable, and it counts in the denominator of the rate over all samples.
+    """
 
     ehull: np.ndarray
     flagged: np.ndarray
+    failed: np.ndarray
     relaxed: list[Structure | None]
 
     @classmethod
     def read(cls, samples: list[Sample], prescreen: Path | None) -> _Ratings:
         n = len(samples)
+        ehull, flagged, failed = np.full(n, np.nan), np.zeros(n, bool), np.zeros(n, bool)
+        relaxed: list[Structure | None] = [None] * n
         if prescreen is None:
-            return cls(np.full(n, np.nan), np.zeros(n, bool), [None] * n)
+            return cls(ehull, flagged, failed, relaxed)
         what = "the prescreen's results.csv"
-        table = read_csv(prescreen, what, keep_default_na=False, na_values=[""], dtype={"id": str})
-        table = table[table["status"] == "ok"].set_index("id")
-        ehull, flagged, relaxed = np.full(n, np.nan), np.zeros(n, bool), []
+        table = read_csv(prescreen, what, keep_default_na=False, na_values=[""], dtype=RECORD_TEXT)
+        table = table[table["status"].isin(["ok", "failed"])].drop_duplicates("id").set_index("id")
         for i, sample in enumerate(samples):
-            if sample.id not in table.index:
-                relaxed.append(None)
+            if sample.id not in table.index or sample.structure is None:
                 continue
             row = table.loc[sample.id]
+            sha = row.get("structure_sha", "")
+            if isinstance(sha, str) and sha and sha != structure_sha(sample.structure):
+                continue  # a rating of another structure under this id: not this sample's
+            if row["status"] == "failed":
+                failed[i] = True
+                continue
             ehull[i] = float(row["e_above_hull"])
             flag = row.get("flag", "")
             flagged[i] = isinstance(flag, str) and bool(flag.strip())
             cif = row.get("cif_relaxed", "")
-            relaxed.append(parse_cif(cif)[0] if isinstance(cif, str) and cif else None)
-        return cls(ehull, flagged, relaxed)
+            relaxed[i] = parse_cif(cif)[0] if isinstance(cif, str) and cif else None
+        return cls(ehull, flagged, failed, relaxed)
 
 
 def _dft_ehull(samples: list[Sample], dft: Path | None) -> np.ndarray | None:
@@ -270,7 +281,9 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
     }
     ehull, flagged = ctx.ratings.ehull[index], ctx.ratings.flagged[index]
     metrics |= stability_rates(ehull, flagged, n, keep_flagged=ctx.keep_flagged, ehull_max=ctx.ehull_max)
-    metrics["rated_all_valid"] = bool(np.isfinite(ehull[valid]).all()) if n else None
+    failed = ctx.ratings.failed[index]
+    metrics["n_relax_failed"] = int((failed & valid).sum())
+    metrics["rated_all_valid"] = bool((np.isfinite(ehull) | failed)[valid].all()) if n else None
     metrics |= _sun(ctx, index, ehull, flagged)
     metrics |= _dft_stability(ctx, index, ehull, flagged)
     metrics["invalid_reasons"] = _reasons(samples, struct_ok, comp_ok)

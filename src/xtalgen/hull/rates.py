@@ -39,7 +39,9 @@ def definitions(ehull_max: float = METASTABLE_EHULL) -> dict[str, str]:
         "m3gnet_metastable_rate": "m3gnet_metastable / n_rated",
         "m3gnet_metastable_rate_all": "m3gnet_metastable / all samples of the task (the paper's figure "
         "when rated_all_valid and ehull_max is 0.1)",
-        "rated_all_valid": "every valid sample of the task has an E_hull",
+        "n_relax_failed": "valid samples whose relaxation failed (exploded or left an unphysical cell): "
+        "a verdict, not metastable, counted in the rate over all samples",
+        "rated_all_valid": "every valid sample of the task has a verdict: an E_hull, or a failed relaxation",
     }
 
 

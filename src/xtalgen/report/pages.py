@@ -136,6 +136,14 @@ def _loss_change(lora_log: pd.DataFrame | None) -> str:
     )
 
 
+def _failed_words(metrics: dict[str, Any]) -> str:
+    """The failed relaxations beside the rated count: they are not metastable, and not left out."""
+    failed = metrics.get("n_relax_failed", 0)
+    if not failed:
+        return ""
+    return f" ({failed} more valid samples failed to relax and count as not metastable)"
+
+
 def _decoding_words(decoding: Mapping[str, Any] | None) -> str:
     """The decoding the samples were drawn with, as ", T 1.0, top_p 1.0, element lines at T 0.5"."""
     if not decoding:
@@ -169,7 +177,8 @@ def headline_rst(
         f"{unconditional.get('median_elements')} elements per parsed sample (MP-20: 3); M3GNet "
         f"metastable (E_hull < {metrics.get('ehull_max', 0.1):g} eV/atom) "
         f"{unconditional.get('m3gnet_metastable', 0)} of "
-        f"{unconditional.get('n_rated', 0)} rated samples" + (f", on the {hull}." if hull else "."),
+        f"{unconditional.get('n_rated', 0)} rated samples{_failed_words(unconditional)}"
+        + (f", on the {hull}." if hull else "."),
     ]
     conditional = by_task.get("conditional")
     if conditional:
