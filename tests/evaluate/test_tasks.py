@@ -306,11 +306,18 @@ def test_a_failed_relaxation_is_a_verdict_and_a_rating_of_another_structure_is_n
         [
             {"id": "u-0", "structure_sha": structure_sha(novel[0]), "status": "ok", "e_above_hull": 0.05},
             {"id": "u-1", "structure_sha": structure_sha(novel[1]), "status": "failed", "e_above_hull": None},
-            {"id": "u-2", "structure_sha": structure_sha(novel[2]), "status": "ok", "e_above_hull": 0.3},
+            {
+                "id": "u-2",
+                "structure_sha": structure_sha(novel[2]),
+                "status": "skipped",
+                "e_above_hull": None,
+            },
         ],
     )
     metrics = evaluate_files(samples, [splits["train"]], splits["test"], tmp_path / "m.json", **kwargs)
-    assert metrics["rated_all_valid"] is True  # a failed relaxation is a verdict: not metastable
+    # A failed relaxation and the pre-filter's skip are verdicts: not metastable.
+    assert metrics["rated_all_valid"] is True
+    assert (metrics["n_relax_failed"], metrics["n_prefiltered"]) == (1, 1)
     assert metrics["m3gnet_metastable_rate_all"] == pytest.approx(1 / 3)
 
 

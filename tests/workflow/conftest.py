@@ -28,7 +28,9 @@ class Workflow:
         self.config = workdir / "test-config.yaml"
         self.config.write_text(yaml.safe_dump(overrides))
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [
             snakemake_bin(),
             "--snakefile",
@@ -43,7 +45,7 @@ class Workflow:
         ]
         # As after activating the virtual environment: batch jobs find `xtalgen` on PATH.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        env = {**os.environ, "XTALGEN_OFFLINE": "1", "PATH": path}
+        env = {**os.environ, "XTALGEN_OFFLINE": "1", "PATH": path, **(env or {})}
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")

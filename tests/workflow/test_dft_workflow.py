@@ -78,3 +78,53 @@ def test_fireworks_submission_and_collection(workflow, tmp_path):
     # Forcing the submit step again adds nothing to the LaunchPad.
     wf.run("--forcerun", "dft_submit", "--", "results/dft/submitted.csv")
     assert set(pd.read_csv(results / "dft" / "submitted.csv")["action"]) == {"already submitted"}
+
+
+def test_a_rerun_with_new_structures_under_old_ids_through_snakemake(workflow, tmp_path):
+    """The partial rerun users make, with the ``local`` backend: same ids, other structures.
+
+    VASP is atomate2's fake (tests/dft/fake_vasp_site), entered only in the ``dft_submit`` job; the
+    prescreen (M3GNet), Snakemake, atomate2, jobflow and the job store are real.
+    """
+    si = Structure.from_file(atomate2_vasp_reference() / "Si_mp_gga_relax/GGA_Relax_1/inputs/POSCAR.gz")
+    candidates = tmp_path / "si.csv"
+    rows = {"id": ["u-3"], "task": ["unconditional"], "cif": [si.to(fmt="cif")]}
+    pd.DataFrame(rows).to_csv(candidates, index=False)
+    wf = workflow({"prescreen": {"structures": str(candidates), "shards": 1}, "dft": {"backend": "local"}})
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            [str(TESTS / "dft" / "fake_vasp_site"), os.environ.get("PYTHONPATH", "")]
+        )
+    }
+    results = wf.workdir / "results"
+    wf.run("results/dft/results.csv", "results/evaluate/metrics.json", env=env)
+    first = pd.read_csv(results / "dft" / "results.csv", dtype=str).set_index("candidate_id")
+    assert first.loc["u-3", "state"] == "completed"
+
+    # The next run samples another crystal as u-3, and the first run's crystal comes back as u-9.
+    strained = si.copy()
+    strained.apply_strain([0.03, 0.0, -0.02])
+    rows = {
+        "id": ["u-3", "u-9"],
+        "task": ["unconditional"] * 2,
+        "cif": [strained.to(fmt="cif"), si.to(fmt="cif")],
+    }
+    pd.DataFrame(rows).to_csv(candidates, index=False)
+    rerun = wf.run("results/dft/results.csv", "results/evaluate/metrics.json", env=env)
+    text = rerun.stdout + rerun.stderr
+    assert "rule prescreen_shard:" in text and "rule dft_submit:" in text  # the changed input made them stale
+
+    second = pd.read_csv(results / "dft" / "results.csv", dtype=str).set_index("candidate_id")
+    actions = pd.read_csv(results / "dft" / "submitted.csv", dtype=str).set_index("candidate_id")["action"]
+    # The old crystal is not computed again, whatever its id now; the new u-3 is computed for itself.
+    assert actions["u-9"] == "already submitted"
+    assert actions["u-3"].startswith("ran locally")
+    assert second.loc["u-9", "key"] == first.loc["u-3", "key"]
+    assert second.loc["u-3", "key"] != first.loc["u-3", "key"]
+    assert second.loc["u-3", "structure_sha"] != first.loc["u-3", "structure_sha"]
+    assert second.loc["u-9", "energy_per_atom"] == first.loc["u-3", "energy_per_atom"]
+    summary = json.loads((results / "dft" / "summary.json").read_text())
+    assert summary["candidates"] == 2  # this run's, not every submission ever
+    # The evaluation joins each DFT result to its own structure.
+    metrics = json.loads((results / "evaluate" / "metrics.json").read_text())
+    assert metrics["n_samples"] == 2 and metrics["dft_completed"] == 2

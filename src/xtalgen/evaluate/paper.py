@@ -39,10 +39,10 @@ def _this_run_metastable(metrics: dict[str, Any]) -> str:
     whole = (
         "every valid sample has a verdict" if metrics.get("rated_all_valid") else "not every valid one rated"
     )
-    failed = metrics.get("n_relax_failed", 0)
+    failed = metrics.get("n_relax_failed", 0) + metrics.get("n_prefiltered", 0)
     return (
         f"M3GNet E_hull < {metrics.get('ehull_max', 0.1):g} eV/atom over the {rated} rated of {n} "
-        f"unconditional samples ({failed} failed to relax, not metastable; {whole}); "
+        f"unconditional samples ({failed} failed to relax or were pre-filtered, not metastable; {whole}); "
         "the table shows the rate over the rated, m3gnet_metastable_rate_all the rate over all"
     )
 

@@ -171,25 +171,28 @@ def _seen_by_formula(path: Path, into: dict[str, list[str]]) -> int:
 class _Ratings:
     """The prescreen's verdict on each sample, row-aligned with the samples.
 
-    A relaxation that failed (exploded, or left an unphysical cell) is a verdict too: the sample is
-    not metastable, and it counts in the denominator of the rate over all samples.
+    A relaxation that failed (exploded, or left an unphysical cell) and a structure the pre-filter
+    skipped (fewer than ``prescreen.min_sites``, more than ``max_sites``) are verdicts too: the sample
+    is not metastable, and it counts in the denominator of the rate over all samples.
     """
 
     ehull: np.ndarray
     flagged: np.ndarray
     failed: np.ndarray
+    skipped: np.ndarray
     relaxed: list[Structure | None]
 
     @classmethod
     def read(cls, samples: list[Sample], prescreen: Path | None) -> _Ratings:
         n = len(samples)
-        ehull, flagged, failed = np.full(n, np.nan), np.zeros(n, bool), np.zeros(n, bool)
+        ehull, flagged = np.full(n, np.nan), np.zeros(n, bool)
+        failed, skipped = np.zeros(n, bool), np.zeros(n, bool)
         relaxed: list[Structure | None] = [None] * n
         if prescreen is None:
-            return cls(ehull, flagged, failed, relaxed)
+            return cls(ehull, flagged, failed, skipped, relaxed)
         what = "the prescreen's results.csv"
         table = read_csv(prescreen, what, keep_default_na=False, na_values=[""], dtype=RECORD_TEXT)
-        table = table[table["status"].isin(["ok", "failed"])].drop_duplicates("id").set_index("id")
+        table = table[table["status"].isin(["ok", "failed", "skipped"])].drop_duplicates("id").set_index("id")
         for i, sample in enumerate(samples):
             if sample.id not in table.index or sample.structure is None:
                 continue
@@ -197,15 +200,15 @@ class _Ratings:
             sha = row.get("structure_sha", "")
             if isinstance(sha, str) and sha and sha != structure_sha(sample.structure):
                 continue  # a rating of another structure under this id: not this sample's
-            if row["status"] == "failed":
-                failed[i] = True
+            if row["status"] in ("failed", "skipped"):
+                failed[i], skipped[i] = row["status"] == "failed", row["status"] == "skipped"
                 continue
             ehull[i] = float(row["e_above_hull"])
             flag = row.get("flag", "")
             flagged[i] = isinstance(flag, str) and bool(flag.strip())
             cif = row.get("cif_relaxed", "")
             relaxed[i] = parse_cif(cif)[0] if isinstance(cif, str) and cif else None
-        return cls(ehull, flagged, failed, relaxed)
+        return cls(ehull, flagged, failed, skipped, relaxed)
 
 
 def _dft_ehull(samples: list[Sample], dft: Path | None) -> np.ndarray | None:
@@ -281,9 +284,11 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
     }
     ehull, flagged = ctx.ratings.ehull[index], ctx.ratings.flagged[index]
     metrics |= stability_rates(ehull, flagged, n, keep_flagged=ctx.keep_flagged, ehull_max=ctx.ehull_max)
-    failed = ctx.ratings.failed[index]
+    failed, skipped = ctx.ratings.failed[index], ctx.ratings.skipped[index]
     metrics["n_relax_failed"] = int((failed & valid).sum())
-    metrics["rated_all_valid"] = bool((np.isfinite(ehull) | failed)[valid].all()) if n else None
+    metrics["n_prefiltered"] = int((skipped & valid).sum())
+    verdict = np.isfinite(ehull) | failed | skipped
+    metrics["rated_all_valid"] = bool(verdict[valid].all()) if n else None
     metrics |= _sun(ctx, index, ehull, flagged)
     metrics |= _dft_stability(ctx, index, ehull, flagged)
     metrics["invalid_reasons"] = _reasons(samples, struct_ok, comp_ok)

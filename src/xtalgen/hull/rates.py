@@ -41,7 +41,10 @@ def definitions(ehull_max: float = METASTABLE_EHULL) -> dict[str, str]:
         "when rated_all_valid and ehull_max is 0.1)",
         "n_relax_failed": "valid samples whose relaxation failed (exploded or left an unphysical cell): "
         "a verdict, not metastable, counted in the rate over all samples",
-        "rated_all_valid": "every valid sample of the task has a verdict: an E_hull, or a failed relaxation",
+        "n_prefiltered": "valid samples the prescreen's pre-filter skipped (prescreen.min_sites, max_sites): "
+        "a verdict, not metastable, counted in the rate over all samples",
+        "rated_all_valid": "every valid sample of the task has a verdict: an E_hull, a failed relaxation or "
+        "the pre-filter's skip",
     }
 
 

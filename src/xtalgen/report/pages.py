@@ -138,10 +138,13 @@ def _loss_change(lora_log: pd.DataFrame | None) -> str:
 
 def _failed_words(metrics: dict[str, Any]) -> str:
     """The failed relaxations beside the rated count: they are not metastable, and not left out."""
-    failed = metrics.get("n_relax_failed", 0)
-    if not failed:
+    failed, skipped = metrics.get("n_relax_failed", 0), metrics.get("n_prefiltered", 0)
+    if not failed and not skipped:
         return ""
-    return f" ({failed} more valid samples failed to relax and count as not metastable)"
+    return (
+        f" ({failed} more valid samples failed to relax and {skipped} were skipped by the pre-filter: "
+        "not metastable)"
+    )
 
 
 def _decoding_words(decoding: Mapping[str, Any] | None) -> str:
