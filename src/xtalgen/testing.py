@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
     from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
@@ -183,6 +183,39 @@ def tokenizer_family(
     from xtalgen.lm.base import load_tokenizer  # noqa: PLC0415
 
     FAMILIES[family](texts, out_dir, vocab_size)
+    return load_tokenizer(str(out_dir))
+
+
+# The vocabulary sizes of the tokenizers users bring: LLaMA-2's and LLaMA-3's.
+REAL_VOCAB_SIZES = {"llama2": 32_000, "llama3": 128_256}
+
+
+def padded_tokenizer(family: str, texts: Sequence[str], out_dir: Path, size: int) -> PreTrainedTokenizerBase:
+    """``family``'s tokenizer grown to ``size`` tokens, for measuring and testing at real vocabularies.
+
+    The padding tokens are lowercase words that occur nowhere in ``texts`` (so crystals and prompts
+    tokenize as before) and a run of tokens that hold newlines after other text, as real
+    vocabularies do; every one has a surface, as LLaMA's 32,000 and 128,256 tokens do.
+    """
+    import itertools  # noqa: PLC0415
+    import re  # noqa: PLC0415
+    import string  # noqa: PLC0415
+
+    tokenizer = tokenizer_family(family, texts, out_dir, vocab_size=400)
+    seen = {
+        run[i : i + n]
+        for run in re.findall("[a-z]+", "\n".join(texts))
+        for n in (4, 5, 6)
+        for i in range(len(run) - n + 1)
+    }
+    every = ("".join(w) for n in (4, 5, 6) for w in itertools.product(string.ascii_lowercase, repeat=n))
+    words = (w for w in every if w not in seen)
+    padding = [f"{w}\n" for w in itertools.islice(words, 500)]
+    padding += itertools.islice(words, max(0, size - len(tokenizer) - len(padding)))
+    tokenizer.add_tokens(padding[: size - len(tokenizer)])
+    tokenizer.save_pretrained(out_dir)
+    from xtalgen.lm.base import load_tokenizer  # noqa: PLC0415
+
     return load_tokenizer(str(out_dir))
 
 

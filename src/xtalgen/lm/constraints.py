@@ -12,11 +12,19 @@ integer angles in (0, 180) the metric determinant is positive exactly when
 the tests). With both, every completion parses. It was chosen
 over outlines (same result, 2.5x slower on CPU) and lm-format-enforcer (does not import with
 transformers 5); see benchmarks/constraint_libraries.py.
+
+Every processor costs the host little per row and step, whatever the vocabulary (LLaMA-3 has 128,256
+tokens): masks are built once per state from the few tokens that can matter (digits for an angle, the
+suffixes of element symbols, tokens that hold a newline) and kept as tensors; line numbers are kept as
+a tensor; rows are masked in one operation per processor and step; grammars advance through
+xgrammar's batched matcher. ``token_checks`` counts the tokens each processor examined in Python, so
+a test can tell a return to loops over the vocabulary (benchmarks/sampling.py times them).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
@@ -25,10 +33,10 @@ from pymatgen.core import Element
 from transformers import LogitsProcessor
 
 from xtalgen.errors import InputError, in_terms, setting
-from xtalgen.lm.surface import token_surfaces
+from xtalgen.lm.surface import NOT_TEXT, token_surfaces
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from transformers import PreTrainedTokenizerBase
 
@@ -36,7 +44,10 @@ __all__ = [
     "DEFAULT_ELEMENTS",
     "AngleGuard",
     "ElementConstraint",
+    "GrammarConstraint",
     "Kind",
+    "LineTracker",
+    "VocabText",
     "check_elements",
     "crystal_regex",
     "format_constraint",
@@ -117,58 +128,205 @@ def infill_regex(elements: Sequence[str]) -> str:
 
 
 @cache
-def _compiled(tokenizer: PreTrainedTokenizerBase, vocab_size: int, source: str, *, ebnf: bool):  # noqa: ANN202
+def _tokenizer_info(tokenizer: PreTrainedTokenizerBase, vocab_size: int):  # noqa: ANN202
     import xgrammar as xgr  # noqa: PLC0415 - only the format constraint needs it
 
-    info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
-    compiler = xgr.GrammarCompiler(info)
+    return xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
+
+
+@cache
+def _compiled(tokenizer: PreTrainedTokenizerBase, vocab_size: int, source: str, *, ebnf: bool):  # noqa: ANN202
+    import xgrammar as xgr  # noqa: PLC0415
+
+    compiler = xgr.GrammarCompiler(_tokenizer_info(tokenizer, vocab_size))
     return compiler.compile_grammar(source) if ebnf else compiler.compile_regex(source)
 
 
 def format_constraint(
-    tokenizer: PreTrainedTokenizerBase, vocab_size: int, regex: str, kind: Kind, *, ebnf: bool = False
+    tokenizer: PreTrainedTokenizerBase,
+    vocab_size: int,
+    grammars: str | Sequence[str],
+    kind: Kind,
+    *,
+    ebnf: bool = False,
 ) -> list[LogitsProcessor]:
-    """Fresh processors for one ``generate`` call (they keep per-row state); ``ebnf``: ``regex`` is EBNF."""
-    import xgrammar as xgr  # noqa: PLC0415
+    """Fresh processors for one ``generate`` call (they keep per-row state).
 
-    grammar = xgr.contrib.hf.LogitsProcessor(_compiled(tokenizer, vocab_size, regex, ebnf=ebnf))
+    ``grammars``: one regex (or EBNF with ``ebnf``) for every row, or one per row, so that samples held
+    to different formulas share a batch.
+    """
+    sources = [grammars] if isinstance(grammars, str) else list(grammars)
+    compiled = [_compiled(tokenizer, vocab_size, g, ebnf=ebnf) for g in dict.fromkeys(sources)]
+    by_source = dict(zip(dict.fromkeys(sources), compiled, strict=True))
+    grammar = GrammarConstraint([by_source[g] for g in sources], vocab_size)
     return [grammar] if kind == "element" else [grammar, AngleGuard(tokenizer, vocab_size)]
 
 
-class _LineTracker(LogitsProcessor):
-    """Follows, per row, the line index and the text of the current line of the completion.
+class GrammarConstraint(LogitsProcessor):
+    """xgrammar's matchers, advanced and asked for their masks in one batched call per step.
 
-    Text is read from each token's surface form (xtalgen.lm.surface), never from decoding it alone.
+    xgrammar's own HF processor loops over the rows in Python and copies the logits to the CPU; this
+    one keeps one bitmask for the batch, fills it with ``BatchGrammarMatcher`` (threads in C++) and
+    applies it where the logits are. A row whose grammar has ended keeps its last mask (EOS allowed),
+    so its padding draws stay finite.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> None:
-        self.texts = token_surfaces(tokenizer, vocab_size)
-        self.start: int | None = None
-        self.state: list[tuple[int, str]] = []
+    def __init__(self, grammars: Sequence, vocab_size: int) -> None:
+        self.grammars = list(grammars)
+        self.vocab_size = vocab_size
+        self.matchers: list = []
+        self.token_checks = 0
 
-    def _advance(self, input_ids: torch.LongTensor) -> None:
-        if self.start is None:
-            self.start = input_ids.shape[1]
-            self.state = [(0, "")] * input_ids.shape[0]
-        elif input_ids.shape[1] > self.start:
-            for row, token in enumerate(input_ids[:, -1].tolist()):
-                index, partial = self.state[row]
-                lines = (partial + self.texts[token]).split("\n")
-                self.state[row] = (index + len(lines) - 1, lines[-1])
+    def _start(self, batch: int) -> None:
+        import xgrammar as xgr  # noqa: PLC0415
+
+        grammars = self.grammars * batch if len(self.grammars) == 1 else self.grammars
+        if len(grammars) != batch:
+            raise ValueError(f"{len(grammars)} grammars for a batch of {batch} rows")
+        self.matchers = [xgr.GrammarMatcher(g) for g in grammars]
+        self.bitmask = xgr.allocate_token_bitmask(batch, self.vocab_size)
+        self.batch = xgr.BatchGrammarMatcher()
+        self.device_mask: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Accept each live row's last token, fill the live rows' masks, mask the logits."""
+        import xgrammar as xgr  # noqa: PLC0415
+
+        if not self.matchers:
+            self._start(input_ids.shape[0])
+        else:
+            live = [i for i, m in enumerate(self.matchers) if not m.is_terminated()]
+            if live:
+                tokens = input_ids[live, -1].tolist()
+                xgr.BatchGrammarMatcher.batch_accept_token([self.matchers[i] for i in live], tokens)
+        live = [i for i, m in enumerate(self.matchers) if not m.is_terminated()]
+        if live:
+            matchers = [self.matchers[i] for i in live]
+            self.batch.batch_fill_next_token_bitmask(matchers, self.bitmask, indices=live)
+        mask = (
+            self.bitmask if scores.device.type == "cpu" else self.bitmask.to(scores.device, non_blocking=True)
+        )
+        xgr.apply_token_bitmask_inplace(scores, mask, vocab_size=scores.shape[1])
+        return scores
 
 
-class ElementConstraint(_LineTracker):
+@dataclass(frozen=True)
+class VocabText:
+    """What the constraints need to know of a vocabulary's surfaces, indexed once per tokenizer.
+
+    Only the tokens that can matter are kept as lists: those that hold a newline (they start a line),
+    those made of digits (they write an angle) and the surfaces by their text (element symbols).
+    """
+
+    surfaces: tuple[str, ...]
+    newlines: torch.Tensor  # per token id, how many lines it ends
+    with_newline: tuple[tuple[int, str], ...]
+    digit_heads: tuple[tuple[int, str, bool], ...]  # (id, digits before any newline, has a newline)
+    by_surface: dict[str, tuple[int, ...]]
+
+
+@cache
+def vocab_text(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> VocabText:
+    """The index of ``tokenizer``'s surfaces (xtalgen.lm.surface), built once per process."""
+    surfaces = token_surfaces(tokenizer, vocab_size)
+    newlines = torch.tensor([t.count("\n") for t in surfaces], dtype=torch.long)
+    by_surface: dict[str, list[int]] = {}
+    with_newline, digit_heads = [], []
+    for token, text in enumerate(surfaces):
+        by_surface.setdefault(text, []).append(token)
+        head, newline, _ = text.partition("\n")
+        if newline:
+            with_newline.append((token, text))
+        if (head.isdigit() and head.isascii()) or (newline and not head):
+            digit_heads.append((token, head, bool(newline)))
+    return VocabText(
+        surfaces,
+        newlines,
+        tuple(with_newline),
+        tuple(digit_heads),
+        {k: tuple(v) for k, v in by_surface.items()},
+    )
+
+
+class LineTracker:
+    """Per row, the line the next token writes on (a tensor), and that line's text for watched rows.
+
+    Lines count from the start of the completion. The text of the current line is kept only while a
+    row is on a line ``watch`` selects (element lines, the angle line): the token that brings a row
+    onto such a line holds the newline, so its text starts there.
+    """
+
+    def __init__(
+        self, vocab: VocabText, watch: Callable[[torch.Tensor], torch.Tensor], start: int | None = None
+    ) -> None:
+        self.vocab = vocab
+        self.watch = watch
+        self.start = start  # where the completion starts; None: at the first call's length
+        self.seen: int | None = None
+        self.lines = torch.zeros(0, dtype=torch.long)
+        self.text: list[str] = []
+        self.watched: list[int] = []
+
+    def advance(self, input_ids: torch.LongTensor) -> None:
+        """Read the last token of every row (once per step, whoever asks)."""
+        length = input_ids.shape[1]
+        if self.seen is None:
+            self._begin(input_ids)
+        elif length > self.seen:
+            last = input_ids[:, -1]
+            self.lines += self.newlines[last]
+            rows = self.watch(self.lines).nonzero().flatten()
+            self.watched = rows.tolist()
+            for row, token in zip(self.watched, last[rows].tolist(), strict=True):
+                piece = self._surface(token)
+                self.text[row] = piece.rpartition("\n")[2] if "\n" in piece else self.text[row] + piece
+        self.seen = length
+
+    def _surface(self, token: int) -> str:
+        surfaces = self.vocab.surfaces
+        return surfaces[token] if 0 <= token < len(surfaces) else NOT_TEXT
+
+    def _begin(self, input_ids: torch.LongTensor) -> None:
+        """The first call: a completion may already be under way (a caller that joins late)."""
+        start = input_ids.shape[1] if self.start is None else self.start
+        self.newlines = self.vocab.newlines.to(input_ids.device)
+        generated = input_ids[:, start:]
+        self.lines = self.newlines[generated].sum(dim=1)
+        self.watched = self.watch(self.lines).nonzero().flatten().tolist()
+        self.text = [""] * input_ids.shape[0]
+        for row in self.watched:
+            text = "".join(self._surface(t) for t in generated[row].tolist())
+            self.text[row] = text.rpartition("\n")[2]
+
+
+def _mask_rows(scores: torch.Tensor, groups: dict[object, tuple[torch.Tensor, list[int]]]) -> None:
+    """Set to -inf the forbidden tokens of each group's rows: one operation per distinct mask."""
+    for forbidden, rows in groups.values():
+        index = torch.tensor(rows, device=scores.device)
+        scores[index] = scores[index].masked_fill(forbidden[: scores.shape[1]], -float("inf"))
+
+
+class ElementConstraint(LogitsProcessor):
     """Only configured element symbols where an element is expected; everything else untouched."""
 
     def __init__(
         self, tokenizer: PreTrainedTokenizerBase, elements: Sequence[str], kind: Kind, vocab_size: int
     ) -> None:
-        super().__init__(tokenizer, vocab_size)
+        self.vocab = vocab_text(tokenizer, vocab_size)
+        self.vocab_size = vocab_size
         self.elements = frozenset(elements)
         self.prefixes = frozenset(e[:i] for e in elements for i in range(len(e) + 1))
         self.kind = kind
         self.eos = tokenizer.eos_token_id
         self.masks: dict[tuple[int, str], torch.Tensor] = {}
+        self.forbidden: dict[tuple[object, torch.device], torch.Tensor] = {}
+        self.token_checks = 0
+        self.tracker = LineTracker(self.vocab, self._constrained)
+
+    def _constrained(self, lines: torch.Tensor) -> torch.Tensor:
+        if self.kind == "element":
+            return lines == 0
+        return (lines >= 2) & (lines % 2 == 0)
 
     def _is_element_line(self, index: int) -> bool:
         if self.kind == "element":
@@ -187,43 +345,72 @@ class ElementConstraint(_LineTracker):
         )
 
     def _mask(self, index: int, partial: str) -> torch.Tensor:
+        """Allowed tokens: on an element line, the symbols' suffixes; anywhere, newline tokens checked."""
         on_element = self._is_element_line(index)
         if not on_element:
             partial = ""  # nothing on this line is constrained, only what a newline starts
         key = (index if index < 2 or self.kind == "element" else 2 + index % 2, partial)
-        if key not in self.masks:
-            allowed = [self._token_ok(index, partial, piece) for piece in self.texts]
-            complete = partial in self.elements
+        if key in self.masks:
+            return self.masks[key]
+        allowed = torch.full((self.vocab_size,), not on_element, dtype=torch.bool)
+        if on_element:  # tokens without a newline: exactly the rest of a symbol's prefix
+            rests = {
+                q[len(partial) :] for q in self.prefixes if q.startswith(partial) and len(q) > len(partial)
+            }
+            ids = [t for rest in rests for t in self.vocab.by_surface.get(rest, ())]
+            allowed[ids] = True
+            self.token_checks += len(rests)
+        for token, piece in self.vocab.with_newline:
+            allowed[token] = self._token_ok(index, partial, piece)
+        self.token_checks += len(self.vocab.with_newline)
+        if self.eos is not None and self.eos < self.vocab_size:
             if self.kind == "element":
-                allowed[self.eos] = on_element and complete
+                allowed[self.eos] = on_element and partial in self.elements
             else:
                 allowed[self.eos] = not on_element or partial == ""
-            self.masks[key] = torch.tensor(allowed, dtype=torch.bool)
-        return self.masks[key]
+        self.masks[key] = allowed
+        return allowed
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Mask the scores of tokens that would write a forbidden symbol."""
-        self._advance(input_ids)
-        for row, (index, partial) in enumerate(self.state):
-            if self.kind == "element" and index > 0:
-                continue
-            if self._is_element_line(index) and partial not in self.prefixes:
+        self.tracker.advance(input_ids)
+        watched = set(self.tracker.watched)
+        # After the symbol's line of an infill answer nothing is constrained.
+        candidates = self.tracker.watched if self.kind == "element" else range(input_ids.shape[0])
+        lines = self.tracker.lines.tolist()
+        groups: dict[object, tuple[torch.Tensor, list[int]]] = {}
+        for row in candidates:
+            partial = self.tracker.text[row] if row in watched else ""
+            if row in watched and partial not in self.prefixes:
                 continue  # a finished row (padding after EOS): nothing left to constrain
-            mask = self._mask(index, partial).to(scores.device)
-            scores[row, ~mask[: scores.shape[1]]] = -float("inf")
+            key, forbidden = self._forbidden(lines[row], partial, scores.device)
+            groups.setdefault(key, (forbidden, []))[1].append(row)
+        _mask_rows(scores, groups)
         return scores
+
+    def _forbidden(self, index: int, partial: str, device: torch.device) -> tuple[object, torch.Tensor]:
+        on_element = self._is_element_line(index)
+        key = (index if index < 2 or self.kind == "element" else 2 + index % 2, partial if on_element else "")
+        cached = self.forbidden.get((key, device))
+        if cached is None:
+            cached = self.forbidden[(key, device)] = ~self._mask(index, partial).to(device)
+        return key, cached
 
 
 _TWO_ANGLES = re.compile(r"(\d+) (\d+) (\d*)")
 
 
-class AngleGuard(_LineTracker):
+class AngleGuard(LogitsProcessor):
     """Keeps the third angle inside the range where the three angles span a volume."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> None:
-        super().__init__(tokenizer, vocab_size)
+        self.vocab = vocab_text(tokenizer, vocab_size)
+        self.vocab_size = vocab_size
         self.eos = tokenizer.eos_token_id
         self.masks: dict[tuple[int, int, str], torch.Tensor] = {}
+        self.forbidden: dict[tuple[object, torch.device], torch.Tensor] = {}
+        self.token_checks = 0
+        self.tracker = LineTracker(self.vocab, lambda lines: lines == 1)
 
     @staticmethod
     def _allowed(valid: frozenset[str], digits: str, piece: str) -> bool:
@@ -234,23 +421,40 @@ class AngleGuard(_LineTracker):
         return bool(text) and any(v.startswith(text) for v in valid)
 
     def _mask(self, alpha: int, beta: int, digits: str) -> torch.Tensor:
+        """Only tokens of digits (with the newline that ends the line) can write an angle."""
         key = (alpha, beta, digits)
         if key not in self.masks:
             low, high = abs(alpha - beta), min(alpha + beta, 360 - alpha - beta)
             valid = frozenset(str(v) for v in range(low + 1, high))
-            allowed = [self._allowed(valid, digits, piece) for piece in self.texts]
-            allowed[self.eos] = False
-            self.masks[key] = torch.tensor(allowed, dtype=torch.bool)
+            starts = frozenset(v[:i] for v in valid for i in range(1, len(v) + 1))
+            allowed = torch.zeros(self.vocab_size, dtype=torch.bool)
+            ids = [
+                token
+                for token, head, newline in self.vocab.digit_heads
+                if (digits + head in valid if newline else digits + head in starts)
+            ]
+            allowed[ids] = True
+            self.token_checks += len(self.vocab.digit_heads)
+            self.masks[key] = allowed
         return self.masks[key]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Mask third-angle tokens that would leave no valid cell."""
-        self._advance(input_ids)
-        for row, (index, partial) in enumerate(self.state):
-            match = _TWO_ANGLES.fullmatch(partial) if index == 1 else None
+        self.tracker.advance(input_ids)
+        groups: dict[object, tuple[torch.Tensor, list[int]]] = {}
+        for row in self.tracker.watched:
+            match = _TWO_ANGLES.fullmatch(self.tracker.text[row])
             if match is None:
                 continue
-            mask = self._mask(int(match[1]), int(match[2]), match[3]).to(scores.device)
-            if mask.any():
-                scores[row, ~mask[: scores.shape[1]]] = -float("inf")
+            key = (int(match[1]), int(match[2]), match[3])
+            if key not in groups:
+                mask = self._mask(*key)
+                if not bool(mask.any()):
+                    continue
+                forbidden = self.forbidden.get((key, scores.device))
+                if forbidden is None:
+                    forbidden = self.forbidden[(key, scores.device)] = ~mask.to(scores.device)
+                groups[key] = (forbidden, [])
+            groups[key][1].append(row)
+        _mask_rows(scores, groups)
         return scores

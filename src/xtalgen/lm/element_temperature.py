@@ -9,36 +9,28 @@ lattice lines, then an element line and a coordinate line per site.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import torch
 from transformers import LogitsProcessor
 
 from xtalgen.errors import InputError
+from xtalgen.lm.constraints import LineTracker, vocab_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["ElementTemperature", "newline_counts"]
+__all__ = ["ElementTemperature"]
 
 LATTICE_LINES = 2
-
-
-@lru_cache(maxsize=4)
-def newline_counts(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> torch.Tensor:
-    """Newlines in each token's text, decoded once per tokenizer (a LLaMA-3 vocabulary has 128k)."""
-    counts = torch.zeros(vocab_size, dtype=torch.long)
-    for token_id in range(min(vocab_size, len(tokenizer))):
-        counts[token_id] = tokenizer.decode([token_id]).count("\n")
-    return counts
 
 
 class ElementTemperature(LogitsProcessor):
     """Rescale the logits of every token of an element line so that it is drawn at ``temperature``.
 
     generate() applies its own temperature after the logits processors, so element-line logits are
-    multiplied by ``base_temperature / temperature``: the product is ``temperature``.
+    multiplied by ``base_temperature / temperature``: the product is ``temperature``. Line numbers
+    are kept as a tensor and the scaling is one multiplication of the whole batch's logits.
     """
 
     def __init__(
@@ -51,13 +43,17 @@ class ElementTemperature(LogitsProcessor):
     ) -> None:
         if temperature <= 0:
             raise InputError(f"element temperature must be > 0, got {temperature}")
-        self.newlines = newline_counts(tokenizer, vocab_size)
-        self.prompt_width = prompt_width
+        no_text = lambda lines: torch.zeros_like(lines, dtype=torch.bool)  # noqa: E731 - lines only
+        self.tracker = LineTracker(vocab_text(tokenizer, vocab_size), no_text, start=prompt_width)
         self.factor = base_temperature / temperature
+        self.token_checks = 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Scale the rows whose next token belongs to an element line (lines 3, 5, ... of the text)."""
-        lines = self.newlines[input_ids[:, self.prompt_width :]].sum(dim=1)
+        self.tracker.advance(input_ids)
+        lines = self.tracker.lines
         on_element_line = (lines >= LATTICE_LINES) & (lines % 2 == 0)
-        scores[on_element_line] = scores[on_element_line] * self.factor
+        one = torch.ones((), dtype=scores.dtype, device=scores.device)
+        factors = torch.where(on_element_line, one * self.factor, one)
+        scores.mul_(factors.to(scores.dtype)[:, None])
         return scores

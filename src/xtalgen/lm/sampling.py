@@ -255,22 +255,27 @@ def _processors(
     vocab_size: int,
     task: str,
     settings: SampleSettings,
-    choices: tuple[str, ...] | None = None,
+    choices: list[tuple[str, ...] | None],
 ) -> list:
-    elements = settings.elements or DEFAULT_ELEMENTS
-    if choices:
-        elements = tuple(el for el in choices if el in set(elements)) or tuple(choices)
+    """The constraint's processors for one batch; ``choices``: each row's held elements, or None."""
     if settings.constraint == "none":
         return []
+    configured = settings.elements or DEFAULT_ELEMENTS
+
+    def elements_of(held: tuple[str, ...] | None) -> tuple[str, ...]:
+        if not held:
+            return tuple(configured)
+        return tuple(el for el in held if el in set(configured)) or tuple(held)
+
     kind = "element" if task == "infill" else "crystal"
-    if settings.constraint == "elements":
-        return [ElementConstraint(tokenizer, elements, kind, vocab_size)]
+    if settings.constraint == "elements":  # one batch holds one set (sample() groups by it)
+        return [ElementConstraint(tokenizer, elements_of(choices[0]), kind, vocab_size)]
     if kind == "element":
-        return format_constraint(tokenizer, vocab_size, infill_regex(elements), kind)
-    if choices:  # a conditional sample's chemical system
-        grammar = system_grammar(choices, settings.max_sites)
-        return format_constraint(tokenizer, vocab_size, grammar, kind, ebnf=True)
-    return format_constraint(tokenizer, vocab_size, crystal_regex(elements, settings.max_sites), kind)
+        return format_constraint(tokenizer, vocab_size, infill_regex(elements_of(choices[0])), kind)
+    if any(choices):  # each conditional sample's chemical system (sample() never mixes in unheld rows)
+        grammars = [system_grammar(held or (), settings.max_sites) for held in choices]
+        return format_constraint(tokenizer, vocab_size, grammars, kind, ebnf=True)
+    return format_constraint(tokenizer, vocab_size, crystal_regex(configured, settings.max_sites), kind)
 
 
 def _element_temperature(
@@ -299,8 +304,8 @@ def _generate(
     task: str,
     settings: SampleSettings,
     *,
-    choices: tuple[str, ...] | None = None,
-) -> list[str]:
+    choices: list[tuple[str, ...] | None] | None = None,
+) -> list[tuple[str, bool]]:
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     encoded = [bos + tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     width = max(map(len, encoded))
@@ -321,10 +326,20 @@ def _generate(
             max_new_tokens=_new_tokens(task, settings),
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            logits_processor=_processors(tokenizer, vocab_size, task, settings, choices)
+            logits_processor=_processors(
+                tokenizer, vocab_size, task, settings, choices or [None] * len(prompts)
+            )
             + _element_temperature(tokenizer, vocab_size, width, task, settings),
         )
     return [completion(tokenizer, vocab_size, row) for row in out[:, width:].tolist()]
+
+
+def _batch_key(request: SampleRequest, settings: SampleSettings) -> tuple[str, tuple[str, ...]]:
+    """Requests that may share a batch have the same key."""
+    choices = request.choices or ()
+    if request.task == "infill" or settings.constraint == "elements":
+        return request.task, choices
+    return request.task, ("held",) if choices else ()
 
 
 def sample(
@@ -342,15 +357,19 @@ def sample(
     parsed = 0
     for attempt in range(1, settings.max_attempts + 1):
         failed = []
-        # One batch shares one task and one set of allowed elements (constrained infill, formula
-        # elements); within it, requests go by expected length, so a batch does not wait on its longest row.
-        for task, choices in sorted({(r.task, r.choices or ()) for r in pending}):
-            todo = [r for r in pending if r.task == task and (r.choices or ()) == choices]
+        # One batch shares one task. Under the format constraint each row has its own grammar, so
+        # samples held to different formulas share a batch; infill answers and the element constraint
+        # share one set of allowed elements per batch. Within a batch requests go by expected length,
+        # so a batch does not wait on its longest row.
+        for key in sorted({_batch_key(r, settings) for r in pending}):
+            todo = [r for r in pending if _batch_key(r, settings) == key]
             todo.sort(key=expected_sites)
             for start in range(0, len(todo), settings.batch_size):
                 batch = todo[start : start + settings.batch_size]
                 prompts = [r.prompt for r in batch]
-                texts = _generate(model, tokenizer, prompts, task, settings, choices=choices or None)
+                task = key[0]
+                held = [r.choices or None for r in batch]
+                texts = _generate(model, tokenizer, prompts, task, settings, choices=held)
                 for request, (text, ended) in zip(batch, texts, strict=True):
                     row = {
                         "id": request.id,

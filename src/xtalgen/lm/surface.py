@@ -34,9 +34,9 @@ def _surfaces(
     raw = list(info.decoded_vocab)[:vocab_size]
     raw += [b""] * (vocab_size - len(raw))
     special = set(tokenizer.all_special_ids) | set(info.special_token_ids)
+    known = len(tokenizer)  # once: with added tokens, len() walks the vocabulary on every call
     texts = tuple(
-        NOT_TEXT if i in special or i >= len(tokenizer) else piece.decode("latin-1")
-        for i, piece in enumerate(raw)
+        NOT_TEXT if i in special or i >= known else piece.decode("latin-1") for i, piece in enumerate(raw)
     )
     pieces = tuple(b"" if i in special else piece for i, piece in enumerate(raw))
     return texts, pieces
