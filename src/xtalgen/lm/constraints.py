@@ -33,7 +33,7 @@ from pymatgen.core import Element
 from transformers import LogitsProcessor
 
 from xtalgen.errors import InputError, in_terms, setting
-from xtalgen.lm.surface import NOT_TEXT, token_surfaces
+from xtalgen.lm.surface import NOT_TEXT, token_surfaces, tokenizer_info
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -128,17 +128,10 @@ def infill_regex(elements: Sequence[str]) -> str:
 
 
 @cache
-def _tokenizer_info(tokenizer: PreTrainedTokenizerBase, vocab_size: int):  # noqa: ANN202
-    import xgrammar as xgr  # noqa: PLC0415 - only the format constraint needs it
-
-    return xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
-
-
-@cache
 def _compiled(tokenizer: PreTrainedTokenizerBase, vocab_size: int, source: str, *, ebnf: bool):  # noqa: ANN202
     import xgrammar as xgr  # noqa: PLC0415
 
-    compiler = xgr.GrammarCompiler(_tokenizer_info(tokenizer, vocab_size))
+    compiler = xgr.GrammarCompiler(tokenizer_info(tokenizer, vocab_size))
     return compiler.compile_grammar(source) if ebnf else compiler.compile_regex(source)
 
 
@@ -318,7 +311,6 @@ class ElementConstraint(LogitsProcessor):
         self.prefixes = frozenset(e[:i] for e in elements for i in range(len(e) + 1))
         self.kind = kind
         self.eos = tokenizer.eos_token_id
-        self.masks: dict[tuple[int, str], torch.Tensor] = {}
         self.forbidden: dict[tuple[object, torch.device], torch.Tensor] = {}
         self.token_checks = 0
         self.tracker = LineTracker(self.vocab, self._constrained)
@@ -344,14 +336,20 @@ class ElementConstraint(LogitsProcessor):
             self._line_ok(index + k, line, complete=k < len(lines) - 1) for k, line in enumerate(lines)
         )
 
+    def _key(self, index: int, partial: str) -> tuple[int, str]:
+        """Positions that allow the same tokens share a key: past line 2, only parity matters."""
+        on_element = self._is_element_line(index)
+        # Off an element line nothing on the line is constrained, only what a newline starts.
+        return (
+            index if index < 2 or self.kind == "element" else 2 + index % 2,
+            partial if on_element else "",
+        )
+
     def _mask(self, index: int, partial: str) -> torch.Tensor:
         """Allowed tokens: on an element line, the symbols' suffixes; anywhere, newline tokens checked."""
         on_element = self._is_element_line(index)
         if not on_element:
-            partial = ""  # nothing on this line is constrained, only what a newline starts
-        key = (index if index < 2 or self.kind == "element" else 2 + index % 2, partial)
-        if key in self.masks:
-            return self.masks[key]
+            partial = ""
         allowed = torch.full((self.vocab_size,), not on_element, dtype=torch.bool)
         if on_element:  # tokens without a newline: exactly the rest of a symbol's prefix
             rests = {
@@ -368,7 +366,6 @@ class ElementConstraint(LogitsProcessor):
                 allowed[self.eos] = on_element and partial in self.elements
             else:
                 allowed[self.eos] = not on_element or partial == ""
-        self.masks[key] = allowed
         return allowed
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -389,8 +386,7 @@ class ElementConstraint(LogitsProcessor):
         return scores
 
     def _forbidden(self, index: int, partial: str, device: torch.device) -> tuple[object, torch.Tensor]:
-        on_element = self._is_element_line(index)
-        key = (index if index < 2 or self.kind == "element" else 2 + index % 2, partial if on_element else "")
+        key = self._key(index, partial)
         cached = self.forbidden.get((key, device))
         if cached is None:
             cached = self.forbidden[(key, device)] = ~self._mask(index, partial).to(device)
@@ -407,8 +403,8 @@ class AngleGuard(LogitsProcessor):
         self.vocab = vocab_text(tokenizer, vocab_size)
         self.vocab_size = vocab_size
         self.eos = tokenizer.eos_token_id
-        self.masks: dict[tuple[int, int, str], torch.Tensor] = {}
-        self.forbidden: dict[tuple[object, torch.device], torch.Tensor] = {}
+        # Per (alpha, beta, digits so far) and device; None where no third angle fits (left alone).
+        self.forbidden: dict[tuple[object, torch.device], torch.Tensor | None] = {}
         self.token_checks = 0
         self.tracker = LineTracker(self.vocab, lambda lines: lines == 1)
 
@@ -422,21 +418,18 @@ class AngleGuard(LogitsProcessor):
 
     def _mask(self, alpha: int, beta: int, digits: str) -> torch.Tensor:
         """Only tokens of digits (with the newline that ends the line) can write an angle."""
-        key = (alpha, beta, digits)
-        if key not in self.masks:
-            low, high = abs(alpha - beta), min(alpha + beta, 360 - alpha - beta)
-            valid = frozenset(str(v) for v in range(low + 1, high))
-            starts = frozenset(v[:i] for v in valid for i in range(1, len(v) + 1))
-            allowed = torch.zeros(self.vocab_size, dtype=torch.bool)
-            ids = [
-                token
-                for token, head, newline in self.vocab.digit_heads
-                if (digits + head in valid if newline else digits + head in starts)
-            ]
-            allowed[ids] = True
-            self.token_checks += len(self.vocab.digit_heads)
-            self.masks[key] = allowed
-        return self.masks[key]
+        low, high = abs(alpha - beta), min(alpha + beta, 360 - alpha - beta)
+        valid = frozenset(str(v) for v in range(low + 1, high))
+        starts = frozenset(v[:i] for v in valid for i in range(1, len(v) + 1))
+        allowed = torch.zeros(self.vocab_size, dtype=torch.bool)
+        ids = [
+            token
+            for token, head, newline in self.vocab.digit_heads
+            if (digits + head in valid if newline else digits + head in starts)
+        ]
+        allowed[ids] = True
+        self.token_checks += len(self.vocab.digit_heads)
+        return allowed
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Mask third-angle tokens that would leave no valid cell."""
@@ -448,12 +441,12 @@ class AngleGuard(LogitsProcessor):
                 continue
             key = (int(match[1]), int(match[2]), match[3])
             if key not in groups:
-                mask = self._mask(*key)
-                if not bool(mask.any()):
-                    continue
-                forbidden = self.forbidden.get((key, scores.device))
+                if (key, scores.device) not in self.forbidden:
+                    mask = self._mask(*key)
+                    self.forbidden[(key, scores.device)] = ~mask.to(scores.device) if mask.any() else None
+                forbidden = self.forbidden[(key, scores.device)]
                 if forbidden is None:
-                    forbidden = self.forbidden[(key, scores.device)] = ~mask.to(scores.device)
+                    continue
                 groups[key] = (forbidden, [])
             groups[key][1].append(row)
         _mask_rows(scores, groups)

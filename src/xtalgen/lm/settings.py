@@ -33,6 +33,18 @@ __all__ = [
 Constraint = Literal["none", "elements", "format"]
 
 
+# Help texts of the keys that fine-tuning and the tiny base's pretraining share.
+_PEAK_RATE_HELP = "peak learning rate (cosine, warmup)"
+_DECAY_HELP = (
+    "hold the peak rate, then decay by cosine over this last fraction of the steps (default: cosine "
+    "over the whole run)"
+)
+_ELEMENT_WEIGHT_HELP = (
+    "loss weight of the crystal's element lines (with the newline opening each) and EOS against 1 "
+    "for other tokens"
+)
+
+
 @dataclass(frozen=True)
 class SampleSettings:
     """Decoding settings; temperature 0.7 is one of the paper's two (its Table 1 also has 1.0)."""
@@ -92,7 +104,7 @@ class TinyModelSettings:
 class TrainSettings:
     """Optimisation settings; the defaults are the paper's LoRA run (lr 5e-4, cosine)."""
 
-    learning_rate: float = described(5e-4, "peak learning rate (cosine, warmup)")
+    learning_rate: float = described(5e-4, _PEAK_RATE_HELP)
     warmup_steps: int = described(10, "learning-rate warmup")
     epochs: float = described(1.0, "passes over the records")
     max_steps: int = described(-1, "optimizer steps; > 0 overrides the epochs")
@@ -116,18 +128,10 @@ class TrainSettings:
     # None: cosine decay over the whole run. A fraction: the peak rate holds until the last
     # ``decay_fraction`` of ``max_steps``, which then decay by cosine (warmup-stable-decay), so that a
     # run can be lengthened without changing the rate of the steps it shares with a shorter one.
-    decay_fraction: float | None = described(
-        None,
-        "hold the peak rate, then decay by cosine over this last fraction of the steps (default: cosine "
-        "over the whole run)",
-    )
+    decay_fraction: float | None = described(None, _DECAY_HELP)
     # Loss weight of the crystal's element lines and EOS against 1 for every other token (pretraining
     # of the tiny base; records.element_weights says why). The validation loss stays unweighted.
-    element_weight: float = described(
-        1.0,
-        "loss weight of the crystal's element lines (with the newline opening each) and EOS against 1 "
-        "for other tokens",
-    )
+    element_weight: float = described(1.0, _ELEMENT_WEIGHT_HELP)
 
     @classmethod
     def for_tiny_base(cls, section: Mapping[str, Any], seed: int) -> TrainSettings:
@@ -167,17 +171,9 @@ class TinyPretrainSettings:
 
     steps: int = described(200, "optimizer steps")
     batch_size: int = described(16, "records per device step")
-    learning_rate: float = described(2e-3, "peak learning rate (cosine, warmup)")
-    decay_fraction: float | None = described(
-        None,
-        "hold the peak rate, then decay by cosine over this last fraction of the steps (default: cosine "
-        "over the whole run)",
-    )
-    element_weight: float = described(
-        1.0,
-        "loss weight of the crystal's element lines (with the newline opening each) and EOS against 1 "
-        "for other tokens",
-    )
+    learning_rate: float = described(2e-3, _PEAK_RATE_HELP)
+    decay_fraction: float | None = described(None, _DECAY_HELP)
+    element_weight: float = described(1.0, _ELEMENT_WEIGHT_HELP)
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> TinyPretrainSettings:

@@ -19,18 +19,24 @@ if TYPE_CHECKING:
 
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["NOT_TEXT", "continuation", "token_surfaces"]
+__all__ = ["NOT_TEXT", "continuation", "token_surfaces", "tokenizer_info"]
 
 NOT_TEXT = "\x00"  # the surface of special tokens and of ids beyond the tokenizer: never text
+
+
+@cache
+def tokenizer_info(tokenizer: PreTrainedTokenizerBase, vocab_size: int):  # noqa: ANN201
+    """The tokenizer as xgrammar sees it, built once: the grammars and the surfaces share it."""
+    import xgrammar as xgr  # noqa: PLC0415
+
+    return xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
 
 
 @cache
 def _surfaces(
     tokenizer: PreTrainedTokenizerBase, vocab_size: int
 ) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
-    import xgrammar as xgr  # noqa: PLC0415
-
-    info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
+    info = tokenizer_info(tokenizer, vocab_size)
     raw = list(info.decoded_vocab)[:vocab_size]
     raw += [b""] * (vocab_size - len(raw))
     special = set(tokenizer.all_special_ids) | set(info.special_token_ids)
