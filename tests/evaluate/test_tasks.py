@@ -529,3 +529,23 @@ def test_novelty_is_against_everything_the_run_knows_and_the_papers_beside_it(sp
     )
     assert known_less["novelty"] == 0.0
     assert known_less["novelty_train"] is None  # no training set named
+
+
+def test_seen_rows_are_indexed_by_their_formula_column_and_parsed_only_where_it_fails(tmp_path):
+    """MP-20's ``pretty_formula`` spares parsing 15,000 CIFs; a blank or bad formula is parsed instead."""
+    nacl = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    kcl = Structure(Lattice.cubic(6.29), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    rows = [
+        ("mp-1", "Na4Cl4", nacl.to(fmt="cif")),
+        ("mp-2", "", kcl.to(fmt="cif")),  # no formula: parsed
+        ("mp-3", "not a formula", kcl.to(fmt="cif")),  # bad formula: parsed
+        ("mp-4", "", "data_x\nnot a CIF"),  # neither: left out
+    ]
+    seen = tmp_path / "hull_rows.csv"
+    pd.DataFrame(rows, columns=["material_id", "pretty_formula", "cif"]).to_csv(seen, index=False)
+    known = known_set([], seen=[seen])
+    assert sorted(known.seen) == ["KCl", "NaCl"]
+    assert len(known.seen["KCl"]) == 2 and len(known.seen["NaCl"]) == 1
+    matched = known.matching([nacl])  # only the samples' formulas are parsed
+    assert len(matched) == 1 and matched[0].composition.reduced_formula == "NaCl"
+    assert "KCl" in known.seen
