@@ -52,33 +52,50 @@ class Workflow:
         return result
 
 
+def tiny_settings(pilot_dir: Path, overrides: dict | None = None) -> dict:
+    """The workflow tests' tiny configuration, with each section's keys overridden one by one."""
+    base = {
+        "data": {"local_dir": str(pilot_dir), "max_rows": 60},
+        "prescreen": {"max_structures": 3, "shards": 2, "validation_size": 10},
+        "model": {
+            "tiny": {
+                "steps": 10,
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "heads": 2,
+                "layers": 1,
+                "extra_data": [],  # the pipeline test turns the pretraining corpus on
+            }
+        },
+        "finetune": {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "val_records": 8},
+        "sample": {
+            "unconditional": 4,
+            "conditional": {"per_row": 1, "max_rows": 2},
+            "infill": {"per_row": 1, "max_rows": 2},
+        },
+    }
+    overrides = overrides or {}
+    merged = base | overrides
+    for section, defaults in base.items():
+        merged[section] = defaults | overrides.get(section, {})
+    return merged
+
+
+@pytest.fixture(scope="session")
+def workflow_in(pilot_dir: Path):
+    """A tiny workflow in a given folder, for fixtures wider than one test."""
+
+    def make(
+        workdir: Path, overrides: dict | None = None, executor: tuple[str, ...] = ("--cores", "2")
+    ) -> Workflow:
+        return Workflow(workdir, tiny_settings(pilot_dir, overrides), executor)
+
+    return make
+
+
 @pytest.fixture
-def workflow(tmp_path: Path, pilot_dir: Path):
+def workflow(tmp_path: Path, workflow_in):
     def make(overrides: dict | None = None, executor: tuple[str, ...] = ("--cores", "2")) -> Workflow:
-        base = {
-            "data": {"local_dir": str(pilot_dir), "max_rows": 60},
-            "prescreen": {"max_structures": 3, "shards": 2, "validation_size": 10},
-            "model": {
-                "tiny": {
-                    "steps": 10,
-                    "hidden_size": 32,
-                    "intermediate_size": 64,
-                    "heads": 2,
-                    "layers": 1,
-                    "extra_data": [],  # the pipeline test turns the pretraining corpus on
-                }
-            },
-            "finetune": {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "val_records": 8},
-            "sample": {
-                "unconditional": 4,
-                "conditional": {"per_row": 1, "max_rows": 2},
-                "infill": {"per_row": 1, "max_rows": 2},
-            },
-        }
-        overrides = overrides or {}
-        merged = base | overrides
-        for section, defaults in base.items():
-            merged[section] = defaults | overrides.get(section, {})
-        return Workflow(tmp_path, merged, executor)
+        return workflow_in(tmp_path, overrides, executor)
 
     return make

@@ -1,25 +1,119 @@
-"""The whole main job, dataset to metrics and report, on tiny settings."""
+"""The whole main job, dataset to metrics and report, on tiny settings, run once per session.
+
+Where a Slurm cluster runs on localhost, or .ci/slurm/start.sh can bring one up (root, as in CI), the
+run goes through profiles/slurm and every job is a Slurm job; elsewhere it runs on local cores. The
+same run serves the end-to-end checks and the cluster checks, so CI pays for one main job, not two.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from xtalgen.testing import shared_data_dir
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+REPO = Path(__file__).resolve().parents[2]
+SLURM = REPO / ".ci" / "slurm"
+SLURM_EXECUTOR = (
+    "--profile",
+    str(REPO / "profiles" / "slurm"),
+    "--jobs",
+    "4",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--seconds-between-status-checks",
+    "3",
+    "--max-status-checks-per-second",
+    "1",
+    "--latency-wait",
+    "5",
+)
 
 
-def test_main_job_runs_end_to_end_and_reports(workflow):
+@dataclass
+class MainJob:
+    workflow: object  # conftest's Workflow
+    log: str
+    slurm: str | None  # why the run is local, or None when every job went through Slurm
+
+
+def _slurm_running() -> bool:
+    return (
+        shutil.which("scontrol") is not None
+        and subprocess.run(["scontrol", "ping"], capture_output=True, check=False, timeout=10).returncode == 0
+    )
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster() -> Iterator[str | None]:
+    """None when a cluster is up (already, or brought up here and torn down after); else why not."""
+    if _slurm_running():
+        yield None
+        return
+    env = {**os.environ, "BASE": os.environ.get("XTALGEN_SLURM_BASE", "/tmp/xtalgen-slurm")}
+    started = subprocess.run(
+        ["bash", str(SLURM / "start.sh")], capture_output=True, text=True, env=env, check=False
+    )
+    if started.returncode != 0:
+        subprocess.run(["bash", str(SLURM / "stop.sh")], env=env, capture_output=True, check=False)
+        yield f"Slurm cannot start on this machine: {(started.stderr or started.stdout)[-400:]}"
+        return
+    try:
+        yield None
+    finally:
+        stopped = subprocess.run(
+            ["bash", str(SLURM / "stop.sh")], capture_output=True, text=True, env=env, check=False
+        )
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+@pytest.fixture(scope="module")
+def main_job(slurm_cluster: str | None, tmp_path_factory, workflow_in) -> MainJob:
     extra = str(shared_data_dir() / "mp_20" / "biternary" / "val.csv.gz")
     tiny = {"steps": 10, "hidden_size": 32, "intermediate_size": 64, "heads": 2, "layers": 1}
-    wf = workflow({"prescreen": {"max_structures": 4}, "model": {"tiny": tiny | {"extra_data": [extra]}}})
-    wf.run()
+    overrides = {"prescreen": {"max_structures": 4}, "model": {"tiny": tiny | {"extra_data": [extra]}}}
+    executor = ("--cores", "2") if slurm_cluster else SLURM_EXECUTOR
+    wf = workflow_in(tmp_path_factory.mktemp("main-job"), overrides, executor)
+    result = wf.run()
+    return MainJob(wf, result.stdout + result.stderr, slurm_cluster)
+
+
+def test_every_job_of_the_main_job_is_a_slurm_job(main_job: MainJob):
+    if main_job.slurm is not None:
+        pytest.skip(main_job.slurm)
+    log = main_job.log
+    job_ids = sorted(set(re.findall(r"SLURM jobid (\d+)", log)), key=int)
+    submitted_rules = set(re.findall(r"rule (\w+):", log)) - {"all"}
+    assert len(job_ids) >= len(submitted_rules) >= 15, log[-3000:]
+    accounting = (
+        subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-o", "JobID,JobName,State", "-j", ",".join(job_ids)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    states = {line.split("|")[0]: line.split("|")[2] for line in accounting}
+    assert set(states) == set(job_ids)
+    assert set(states.values()) == {"COMPLETED"}, accounting
+
+
+def test_main_job_runs_end_to_end_and_reports(main_job: MainJob):
+    wf = main_job.workflow
+    extra = str(shared_data_dir() / "mp_20" / "biternary" / "val.csv.gz")
     results = wf.workdir / "results"
     corpus = json.loads((results / "model" / "corpus" / "summary.json").read_text())
     assert corpus["extra"][extra]["held_out_dropped"] >= 1  # the run's val rows stay out of the corpus
