@@ -48,6 +48,7 @@ def test_paper_config_has_the_papers_settings():
     ft = paper["finetune"]
     assert ft["batch_size"] * ft["grad_accum"] * ft["gpus"] == 256 and ft["epochs"] == 65  # 7B
     assert paper["sample"]["unconditional"] == 10_000
+    assert paper["sample"]["batch_size"] == 512  # the paper's; fitted to GPU memory at run time
     assert (paper["sample"]["temperature"], paper["sample"]["top_p"]) == (0.7, 0.9)
     assert paper["prescreen"]["ehull_max"] == 0.1
     assert paper["dft"]["backend"] == "fireworks"

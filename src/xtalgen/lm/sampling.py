@@ -18,6 +18,7 @@ from pymatgen.core import Composition, Element
 
 from xtalgen.errors import InputError
 from xtalgen.io import Progress
+from xtalgen.lm.batch_memory import BatchFit, fitting_batch_size
 from xtalgen.lm.constraints import (
     DEFAULT_ELEMENTS,
     ElementConstraint,
@@ -334,6 +335,48 @@ def _generate(
     return [completion(tokenizer, vocab_size, row) for row in out[:, width:].tolist()]
 
 
+def _generate_fitting(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    task: str,
+    settings: SampleSettings,
+    *,
+    choices: list[tuple[str, ...] | None],
+    fit: BatchFit,
+) -> list[tuple[str, bool]]:
+    """``_generate`` in slices of ``fit.size`` rows; a slice that runs out of memory is halved."""
+    out: list[tuple[str, bool]] = []
+    while len(out) < len(prompts):
+        rows = slice(len(out), len(out) + fit.size)
+        try:
+            out += _generate(model, tokenizer, prompts[rows], task, settings, choices=choices[rows])
+        except torch.OutOfMemoryError:
+            fit.shrink(len(prompts[rows]))
+    return out
+
+
+def _start_batch_size(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    requests: list[SampleRequest],
+    settings: SampleSettings,
+) -> int:
+    """``sample.batch_size``, or fewer rows on a GPU where their KV cache would not fit in free memory."""
+    device = next(model.parameters()).device
+    if device.type != "cuda" or not requests:
+        return settings.batch_size
+    free, _ = torch.cuda.mem_get_info(device)
+    prompt = max(len(tokenizer(r.prompt)["input_ids"]) for r in requests[:1000])
+    tokens = prompt + max(_new_tokens(r.task, settings) for r in requests[:1000])
+    size = fitting_batch_size(model.config, next(model.parameters()).dtype, tokens, free, settings.batch_size)
+    if size < settings.batch_size:
+        log.info(
+            "sampling: %d rows per batch fit in %.1f GiB free (%d tokens per row)", size, free / 2**30, tokens
+        )
+    return size
+
+
 def _batch_key(request: SampleRequest, settings: SampleSettings) -> tuple[str, tuple[str, ...]]:
     """Requests that may share a batch have the same key."""
     choices = request.choices or ()
@@ -353,6 +396,7 @@ def sample(
     torch.manual_seed(settings.seed)
     model.eval()
     pending = list(requests)
+    fit = BatchFit(_start_batch_size(model, tokenizer, requests, settings))
     progress = Progress("samples parsed", len(requests))
     parsed = 0
     for attempt in range(1, settings.max_attempts + 1):
@@ -369,7 +413,7 @@ def sample(
                 prompts = [r.prompt for r in batch]
                 task = key[0]
                 held = [r.choices or None for r in batch]
-                texts = _generate(model, tokenizer, prompts, task, settings, choices=held)
+                texts = _generate_fitting(model, tokenizer, prompts, task, settings, choices=held, fit=fit)
                 for request, (text, ended) in zip(batch, texts, strict=True):
                     row = {
                         "id": request.id,
