@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import time
@@ -133,12 +134,31 @@ def test_killed_shard_resumes_without_recomputing(ground_states, hull_file, mode
     first = [json.loads(x)["id"] for x in journal.read_text().splitlines()]
     assert 2 <= len(first) < 5, "the shard finished before it could be killed"
     assert not out.exists()
+    # A crash in the middle of a write: the last record is cut at a random byte.
+    text = journal.read_bytes()
+    start = text.rstrip(b"\n").rfind(b"\n") + 1
+    journal.write_bytes(text[: random.Random(0).randrange(start + 1, len(text) - 1)])
+    first = first[:-1]
+
+    def whole(lines: list[str]) -> list[str]:
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line)["id"])
+            except json.JSONDecodeError:
+                continue
+        return out
+
     subprocess.run(cmd, check=True, capture_output=True)
-    ids = [json.loads(x)["id"] for x in journal.read_text().splitlines()]
+    lines = journal.read_text().splitlines()
+    ids = whole(lines)
     assert ids[: len(first)] == first
-    assert len(ids) == 5  # the first run's results were reused, not recomputed
+    assert len(ids) == 5  # the first run's whole records were reused, the cut one relaxed again
     assert len(set(ids)) == 5
+    assert len(lines) == 6  # the cut line stays apart from the record appended after it
     assert set(pd.read_csv(out)["id"]) == set(ground_states.head(5)["id"])
+    subprocess.run(cmd, check=True, capture_output=True)  # a third run relaxes nothing
+    assert journal.read_text().splitlines() == lines
 
 
 def test_threshold_selection():

@@ -194,9 +194,20 @@ def _read_journal(path: Path) -> dict[str, dict[str, Any]]:
 
 
 class _Journal:
+    """Appends whole lines only.
+
+    A last line cut by a crash is closed first, so the next record starts a line of its own instead
+    of joining the cut one (and being lost with it).
+    """
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.handle = path.open("a")
+        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            log.warning(
+                "%s: its last line was cut (a crash mid-write); that structure is relaxed again", path
+            )
+            self.handle.write("\n")
 
     def write(self, record: dict[str, Any]) -> None:
         self.handle.write(json.dumps(record) + "\n")
