@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -17,6 +18,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from xtalgen.io import Progress, atomic_output
+from xtalgen.lm.checkpoints import PreemptedError, StopOnSignal, set_aside_broken_checkpoints
 from xtalgen.lm.records import IGNORE
 from xtalgen.lm.settings import TrainSettings
 
@@ -191,6 +193,7 @@ def train(
         dataloader_num_workers=0,
         **_precision(settings),
     )
+    stop = StopOnSignal()
     trainer = _WeightedLossTrainer(
         model=model,
         args=args,
@@ -198,15 +201,24 @@ def train(
         eval_dataset=val_set,
         data_collator=collator,
         callbacks=[
+            stop,
             _CsvLog(out_dir / "training_log.csv"),
             _ProgressLog(f"training steps ({out_dir.name})"),
             *(callbacks or []),
         ],
     )
+    set_aside = set_aside_broken_checkpoints(checkpoints)
     last = get_last_checkpoint(str(checkpoints))
     if last:
-        log.info("resuming from %s", last)
+        log.warning("resuming from %s (a rerun: the steps it holds are not trained again)", last)
+    elif set_aside:
+        log.warning("no checkpoint can be resumed; training starts over")
     trainer.train(resume_from_checkpoint=last)
+    if stop.received is not None:
+        raise PreemptedError(
+            f"training stopped by {signal.Signals(stop.received).name} at step {trainer.state.global_step}; "
+            f"its checkpoint is in {checkpoints}: rerun the same command to resume from it"
+        )
     if val_set is not None:
         trainer.evaluate()
     table = log_table(trainer.state.log_history)
