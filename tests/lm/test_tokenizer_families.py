@@ -409,3 +409,19 @@ def test_the_weighted_loss_is_the_weighted_mean_of_token_losses(data, tmp_path):
 def test_a_non_positive_element_weight_is_refused():
     with pytest.raises(ValueError, match="element_weight must be positive"):
         TrainSettings(element_weight=0.0)
+
+
+def test_a_dataset_tokenized_in_one_batch_equals_its_records_tokenized_one_by_one(family, data):
+    """The dataset encodes every record in one call; ids, loss mask and weights must not change."""
+    from xtalgen.lm.records import element_weights  # noqa: PLC0415
+
+    _, tokenizer, _ = family
+    records = read_records(data / "prompts.jsonl")
+    dataset = CompletionDataset(records, tokenizer, 160, completion_only=True, element_weight=3.0)
+    assert dataset.cut > 0  # the short max_length cuts some: the cut must fall alike too
+    for item, record in zip(dataset.items, records, strict=True):
+        alone = tokenize_record(tokenizer, record["prompt"], record["completion"], 160, completion_only=True)
+        assert item["input_ids"] == alone.input_ids
+        assert item["labels"] == alone.labels
+        n = len(alone.input_ids)
+        assert item["weights"] == element_weights(tokenizer, record["prompt"], record["completion"], n, 3.0)
