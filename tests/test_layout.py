@@ -20,6 +20,8 @@ SHARED = {
     "__init__",
     "errors",
     "io",
+    "disk_full",
+    "journal",
     "structures_io",
     "provenance",
     "config_check",

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -20,6 +21,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xtalgen.disk_full import raise_if_disk_full, report_disk_full_of_uncaught
 from xtalgen.errors import InputError, XtalgenError
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ __all__ = [
     "OutputLockedError",
     "Progress",
     "UnreadableFileError",
+    "atomic_folder",
     "atomic_output",
     "check_output",
     "die_with_parent",
@@ -71,14 +74,46 @@ def atomic_output(path: Path) -> Iterator[Path]:
         if tmp.exists():  # mkstemp makes 0600; an output is created as any other tool's, by umask
             tmp.chmod((0o777 if tmp.is_dir() else 0o666) & ~_umask())
         tmp.replace(path)
+    except Exception as err:  # pandas and the weight writers may wrap the OS's error in their own
+        raise_if_disk_full(err, path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """Yield an empty folder beside ``path`` that replaces ``path`` only if the block succeeds.
+
+    A model or adapter written in place and cut by a full disk or a crash would look finished to
+    the next run; written aside, it is either whole or absent.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        tmp.chmod(0o777 & ~_umask())
+        if path.exists():
+            old = path.parent / f".{path.name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            path.replace(old)
+            tmp.replace(path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.replace(path)
+    except Exception as err:
+        raise_if_disk_full(err, path)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def log_to_file(path: str | Path) -> None:
     """Send logging and stderr (warnings, tracebacks, progress) of a batch job to its log file."""
     logging.basicConfig(filename=path, level=logging.INFO, force=True)
     sys.stderr = Path(path).open("a")  # noqa: SIM115 - lives as long as the process
+    report_disk_full_of_uncaught()
 
 
 def job_cores() -> int:

@@ -19,6 +19,7 @@ from xtalgen.cli.evaluate import add_evaluate
 from xtalgen.cli.lm import add_lm
 from xtalgen.cli.options import ListingFormatter, command_listing
 from xtalgen.cli.prescreen import add_hull, add_prescreen
+from xtalgen.disk_full import disk_full_line, is_disk_full
 from xtalgen.errors import XtalgenError, named_as_flags
 
 if TYPE_CHECKING:
@@ -28,8 +29,8 @@ __all__ = ["build_parser", "main"]
 
 # Errors a user can fix from the message alone: printed as one line. The project's own errors
 # (xtalgen.errors and its subclasses), and the OS errors that name their path themselves (a missing
-# file, a folder given for a file or the reverse, a denied permission). Anything else is a bug and
-# prints its traceback.
+# file, a folder given for a file or the reverse, a denied permission). A full disk is one line too,
+# naming the path (exit status 1). Anything else is a bug and prints its traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
     XtalgenError,
     FileNotFoundError,
@@ -108,6 +109,12 @@ def _check_outputs(args: argparse.Namespace) -> None:
             check_output(path, folder=name == "out" and args.func.__name__ in OUT_FOLDERS)
 
 
+def _written_path(args: argparse.Namespace) -> Path | None:
+    """The output a full disk is reported against when the failing write did not name its file."""
+    path = getattr(args, "out", None)
+    return path if isinstance(path, Path) else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -126,3 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except USER_ERRORS as err:
             print(f"xtalgen: error: {err}", file=sys.stderr)
             return 2
+        except Exception as err:
+            if not is_disk_full(err, _written_path(args)):
+                raise
+            print(f"xtalgen: error: {disk_full_line(err, _written_path(args))}", file=sys.stderr)
+            return 1

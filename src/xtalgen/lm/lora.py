@@ -10,8 +10,10 @@ from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_t
 from transformers import set_seed
 
 from xtalgen.errors import InputError, setting
+from xtalgen.io import atomic_folder
 from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
 from xtalgen.lm.draws import DrawnRecords, DrawSettings, EpochSetter
+from xtalgen.lm.prompt_style import save_prompt_style
 from xtalgen.lm.records import CompletionDataset, PadCollator
 from xtalgen.lm.settings import LoraSettings
 from xtalgen.lm.training import TrainSettings, fingerprint, train
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
     from pymatgen.core import Structure
     from transformers import PreTrainedModel
+
+    from xtalgen.text.formula_style import FormulaStyle
 
 __all__ = [
     "ADAPTER_CONFIG",
@@ -61,11 +65,14 @@ def finetune(
     lora: LoraSettings,
     settings: TrainSettings,
     draw: DrawSettings | None = None,
+    formula_style: FormulaStyle | None = None,
 ) -> PeftModel:
     """Adapt ``spec``'s model; the adapter and its tokenizer are saved in ``out_dir/adapter``.
 
     ``train_data`` is pre-drawn prompt records, or, with ``draw``, the training structures
     ``(id, structure, conditions)`` from which a record is drawn anew each time one is used.
+    ``formula_style``, how the records state formulas, is saved with the adapter for sampling. The
+    adapter is written aside and moved into place whole: a full disk or a crash leaves none.
     """
     settings = replace(settings, eval_on_start=True)  # the log then shows what LoRA changed
     set_seed(settings.seed)
@@ -116,14 +123,16 @@ def finetune(
         fingerprint=stamp,
         callbacks=callbacks,
     )
-    adapter_dir = out_dir / "adapter"
-    model.save_pretrained(adapter_dir)
-    tokenizer.save_pretrained(adapter_dir)
     run = {"base": spec.name_or_path, "lora": asdict(lora), "train": asdict(settings)}
     run["draw"] = asdict(draw) if draw is not None else "fixed (pre-drawn records)"
     trainable, total = model.get_nb_trainable_parameters()
     run["parameters"] = {"trainable": int(trainable), "total": int(total)}
-    (adapter_dir / "xtalgen_run.json").write_text(json.dumps(run, indent=2) + "\n")
+    with atomic_folder(out_dir / "adapter") as adapter_dir:
+        model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
+        (adapter_dir / "xtalgen_run.json").write_text(json.dumps(run, indent=2) + "\n")
+        if formula_style is not None:
+            save_prompt_style(adapter_dir, formula_style)
     return model
 
 
@@ -146,6 +155,7 @@ def load_for_sampling(spec: ModelSpec, adapter_dir: Path) -> PreTrainedModel:
 def merge_adapter(spec: ModelSpec, adapter_dir: Path, out_dir: Path) -> PreTrainedModel:
     """Fold the adapter into the base weights and save a plain transformers model."""
     merged = load_adapted(spec, adapter_dir).merge_and_unload()
-    merged.save_pretrained(out_dir)
-    load_tokenizer(str(adapter_dir)).save_pretrained(out_dir)
+    with atomic_folder(out_dir) as tmp:
+        merged.save_pretrained(tmp)
+        load_tokenizer(str(adapter_dir)).save_pretrained(tmp)
     return merged

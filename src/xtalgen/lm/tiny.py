@@ -11,13 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import LlamaConfig, LlamaForCausalLM, set_seed
 
+from xtalgen.io import atomic_folder
 from xtalgen.lm.base import load_tokenizer
+from xtalgen.lm.prompt_style import save_prompt_style
 from xtalgen.lm.records import CompletionDataset, PadCollator
 from xtalgen.lm.settings import TinyModelSettings
 from xtalgen.lm.training import TrainSettings, fingerprint, train
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from xtalgen.text.formula_style import FormulaStyle
 
 __all__ = ["TinyModelSettings", "build_tiny_model", "pretrain_tiny"]
 
@@ -48,8 +52,12 @@ def pretrain_tiny(
     *,
     model_settings: TinyModelSettings,
     train_settings: TrainSettings,
+    formula_style: FormulaStyle | None = None,
 ) -> LlamaForCausalLM:
-    """Pretrain on full sequences; the model and its tokenizer are saved in ``out_dir/model``."""
+    """Pretrain on full sequences; the model and its tokenizer are saved in ``out_dir/model``.
+
+    ``formula_style``, how the records state formulas, is saved with the model for sampling.
+    """
     set_seed(train_settings.seed)
     tokenizer = load_tokenizer(str(tokenizer_dir))
     model = build_tiny_model(model_settings, tokenizer)
@@ -61,6 +69,9 @@ def pretrain_tiny(
     collator = PadCollator(tokenizer.pad_token_id)
     stamp = fingerprint(model_settings, train_settings, len(tokenizer), train_records, val_records)
     train(model, train_set, val_set, collator, out_dir=out_dir, settings=train_settings, fingerprint=stamp)
-    model.save_pretrained(out_dir / "model")
-    tokenizer.save_pretrained(out_dir / "model")
+    with atomic_folder(out_dir / "model") as model_dir:  # whole or absent, whatever cuts the run
+        model.save_pretrained(model_dir)
+        tokenizer.save_pretrained(model_dir)
+        if formula_style is not None:
+            save_prompt_style(model_dir, formula_style)
     return model

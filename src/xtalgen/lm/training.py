@@ -17,6 +17,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from xtalgen.disk_full import is_disk_full, raise_if_disk_full
 from xtalgen.io import Progress, atomic_output
 from xtalgen.lm.checkpoints import PreemptedError, StopOnSignal, set_aside_broken_checkpoints
 from xtalgen.lm.records import IGNORE
@@ -213,7 +214,13 @@ def train(
         log.warning("resuming from %s (a rerun: the steps it holds are not trained again)", last)
     elif set_aside:
         log.warning("no checkpoint can be resumed; training starts over")
-    trainer.train(resume_from_checkpoint=last)
+    try:
+        trainer.train(resume_from_checkpoint=last)
+    except Exception as err:
+        if is_disk_full(err, checkpoints):  # a checkpoint cut by the full disk must not be resumed from
+            set_aside_broken_checkpoints(checkpoints)
+            raise_if_disk_full(err, checkpoints)
+        raise
     if stop.received is not None:
         raise PreemptedError(
             f"training stopped by {signal.Signals(stop.received).name} at step {trainer.state.global_step}; "

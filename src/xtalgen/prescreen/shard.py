@@ -9,7 +9,6 @@ a different hull re-rates every structure without relaxing any of them again.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -24,6 +23,7 @@ from xtalgen.hull.flags import RatingSettings, flag_of, is_flagged
 from xtalgen.hull.rates import is_metastable
 from xtalgen.hull.reference import HullCoverage, HullError, e_above_hull, load_hull
 from xtalgen.io import Progress, atomic_output, die_with_parent, job_cores, output_lock
+from xtalgen.journal import LineJournal, read_journal
 from xtalgen.prescreen.prefilter import prefilter_reason
 from xtalgen.prescreen.relax import RelaxationAbortedError, relax
 from xtalgen.prescreen.settings import PrescreenSettings, RelaxSettings
@@ -180,42 +180,7 @@ def _read_journal(path: Path) -> dict[str, dict[str, Any]]:
     Ids are renumbered from run to run; a structure relaxed under one id is reused under another, and
     a new structure under an old id is relaxed anew.
     """
-    done: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return done
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash: that structure is simply done again
-        if isinstance(record, dict) and "key" in record:
-            done[record["key"]] = record
-    return done
-
-
-class _Journal:
-    """Appends whole lines only.
-
-    A last line cut by a crash is closed first, so the next record starts a line of its own instead
-    of joining the cut one (and being lost with it).
-    """
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = path.open("a")
-        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            log.warning(
-                "%s: its last line was cut (a crash mid-write); that structure is relaxed again", path
-            )
-            self.handle.write("\n")
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.handle.write(json.dumps(record) + "\n")
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-
-    def close(self) -> None:
-        self.handle.close()
+    return {record["key"]: record for record in read_journal(path) if "key" in record}
 
 
 def _relaxed(jobs: list[tuple[str, str, str, str, RelaxSettings]], settings: PrescreenSettings) -> Iterable:
@@ -265,7 +230,7 @@ def _relax_locked(
 ) -> pd.DataFrame:
     journaled = _read_journal(journal_path)
     done: dict[str, dict[str, Any]] = {}  # by id, for this run's table
-    journal = _Journal(journal_path)
+    journal = LineJournal(journal_path, redone="that structure is relaxed again")
     reused = 0
     try:
         jobs = []
