@@ -346,6 +346,23 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path, hull, capsys):
     assert not (tmp_path / "results.csv").exists()
 
 
+@pytest.mark.parametrize("command", ["data prepare", "tokenizer train", "hull build"])
+def test_a_second_command_on_the_same_output_is_refused_naming_the_holder(
+    command, tmp_path, pilot_dir, capsys
+):
+    out = tmp_path / "out"
+    argv = {
+        "data prepare": ["data", "prepare", "--dataset", str(pilot_dir), "--max-rows", "5"],
+        "tokenizer train": ["tokenizer", "train", "--records", str(tmp_path / "prompts.jsonl")],
+        "hull build": ["hull", "build", "--dataset", str(pilot_dir), "--elemental-refs", str(REFS)],
+    }[command]
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "a", "completion": "b"}\n')
+    with output_lock(out):  # the first run, still writing
+        assert main([*argv, "--out", str(out)]) == 2
+    assert f"another run (pid {os.getpid()})" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_outputs_follow_the_umask(tmp_path):
     old = os.umask(0o022)
     try:

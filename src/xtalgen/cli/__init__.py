@@ -109,6 +109,20 @@ def _check_outputs(args: argparse.Namespace) -> None:
             check_output(path, folder=name == "out" and args.func.__name__ in OUT_FOLDERS)
 
 
+# Commands whose library call already holds the lock of their --out (the sampler's, for its journal).
+SELF_LOCKED = {"_run_sample"}
+
+
+def _command_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager[object]:
+    """One command per output: a second one on the same --out is refused, naming the holder's pid."""
+    from xtalgen.io import output_lock  # noqa: PLC0415
+
+    out = getattr(args, "out", None)
+    if not isinstance(out, Path) or args.func.__name__ in SELF_LOCKED:
+        return contextlib.nullcontext()
+    return output_lock(out)
+
+
 def _written_path(args: argparse.Namespace) -> Path | None:
     """The output a full disk is reported against when the failing write did not name its file."""
     path = getattr(args, "out", None)
@@ -129,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with terms:
         try:
             _check_outputs(args)
-            return int(args.func(args))
+            with _command_lock(args):
+                return int(args.func(args))
         except USER_ERRORS as err:
             print(f"xtalgen: error: {err}", file=sys.stderr)
             return 2
