@@ -65,3 +65,21 @@ def test_missing_local_folder_names_the_key(tmp_path: Path):
         resolve_split("train", local_dir=tmp_path / "nope", url=None)
     with pytest.raises(DatasetUnavailableError, match=r"no train.csv or train.csv.gz"):
         resolve_split("train", local_dir=tmp_path, url=None)
+
+
+@pytest.mark.parametrize("checksum", [True, False])
+def test_a_cached_download_cut_mid_write_is_downloaded_again(served, tmp_path: Path, caplog, checksum):
+    """With a checksum or without one (then the digest recorded at download), a torn copy is refetched."""
+    import random  # noqa: PLC0415
+
+    url, root = served
+    digest = sha256sum(root / "train.csv")
+    cache = tmp_path / "cache"
+    path = fetch(f"{url}/train.csv", cache, digest if checksum else None)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: random.Random(5).randrange(1, len(whole))])
+    again = fetch(f"{url}/train.csv", cache, digest if checksum else None)
+    assert "does not match its digest" in caplog.text
+    assert again.read_bytes() == whole
+    (root / "train.csv").unlink()  # now whole: reused without a download
+    assert fetch(f"{url}/train.csv", cache, digest if checksum else None).read_bytes() == whole

@@ -105,6 +105,26 @@ def test_fingerprints_scale_compositions_with_cdvae_constants():
     assert fp.structure.shape == (2, 61)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_cached_fingerprint_entry_cut_mid_write_is_rebuilt(seed, tmp_path, caplog):
+    import random  # noqa: PLC0415
+
+    from xtalgen.evaluate.fingerprints import load_or_fingerprint  # noqa: PLC0415
+
+    cifs = [rocksalt().to(fmt="cif"), rocksalt(4.1, ("Cs", "Cl")).to(fmt="cif")]
+    first = load_or_fingerprint(cifs, tmp_path, 1, "test")
+    (entry,) = tmp_path.glob("fingerprints-*.npz")
+    whole = entry.read_bytes()
+    entry.write_bytes(whole[: random.Random(seed).randrange(1, len(whole))])  # a crash mid-write
+    again = load_or_fingerprint(cifs, tmp_path, 1, "test")
+    assert "cache entry unusable" in caplog.text
+    np.testing.assert_array_equal(again.structure, first.structure)
+    np.testing.assert_array_equal(again.composition, first.composition)
+    caplog.clear()
+    load_or_fingerprint(cifs, tmp_path, 1, "test")
+    assert "unusable" not in caplog.text  # rebuilt whole: the next run reads it
+
+
 def test_orbit_weighted_fingerprint_equals_the_mean_over_every_site():
     """One site per symmetry orbit, weighted by multiplicity, must give CDVAE's all-site mean."""
     site_fp = CrystalNNFingerprint.from_preset("ops")

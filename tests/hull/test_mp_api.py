@@ -91,3 +91,20 @@ def test_cached_answers_build_a_hull_offline(local_entries, tmp_path, monkeypatc
     hull = load_hull(tmp_path / "hull.json.gz")
     assert n > 2
     assert {el.symbol for el in hull.elements} == {"Li", "O"}
+
+
+def test_a_cached_answer_cut_mid_write_is_fetched_again(local_entries, tmp_path, caplog):
+    import random  # noqa: PLC0415
+
+    client = FakeMPResterOffline(local_entries)
+    binary = next(e.composition for e in local_entries if len(e.composition.elements) == 2)
+    first = mp_api_entries([binary], tmp_path, lambda: client)
+    cached = tmp_path / f"{binary.chemical_system}.json.gz"
+    whole = cached.read_bytes()
+    cached.write_bytes(whole[: random.Random(3).randrange(1, len(whole))])  # a crash mid-write
+    again = mp_api_entries([binary], tmp_path, lambda: client)
+    assert len(client.queries) == 2  # asked again, not read from the torn file
+    assert "cached MP answer unreadable" in caplog.text
+    assert sorted(str(e.entry_id) for e in again) == sorted(str(e.entry_id) for e in first)
+    mp_api_entries([binary], tmp_path, lambda: client)
+    assert len(client.queries) == 2  # the entry was rebuilt whole: the next run trusts it

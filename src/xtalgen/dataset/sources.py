@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
 from xtalgen.errors import XtalgenError, in_terms, setting
+from xtalgen.io import atomic_output
 
 __all__ = [
     "CDVAE_MP20_SHA256",
@@ -21,6 +23,8 @@ __all__ = [
     "resolve_split",
     "sha256sum",
 ]
+
+log = logging.getLogger(__name__)
 
 CDVAE_MP20_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/mp_20"
 CDVAE_MP20_SHA256 = {
@@ -88,15 +92,25 @@ def fetch(
 ) -> Path:
     """Download ``url`` into ``cache_dir`` once, verify it, and return the cached path.
 
-    A cached file is reused only when it still matches ``sha256``. A file enters the cache only once
-    it has verified, so an interrupted download never leaves a bad copy behind.
+    A cached file is reused only when it still matches ``sha256``, or, without one, the digest
+    recorded beside it when it was downloaded (``<name>.sha256``); one that does not is downloaded
+    again, with a warning. A file enters the cache only once it has verified, so an interrupted
+    download never leaves a bad copy behind.
     """
     hint = hint or _dataset_hint()
     checksum_key = checksum_key or setting("data.sha256")
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_path(url, cache_dir)
-    if target.is_file() and (sha256 is None or _matches(target, sha256)):
-        return target
+    recorded = target.with_name(f"{target.name}.sha256")
+    if target.is_file():
+        expected = sha256 or (recorded.read_text().strip() if recorded.is_file() else None)
+        if expected is not None and _matches(target, expected):
+            return target
+        if expected is None and offline():
+            log.warning("%s: cached before digests were recorded; used unchecked (offline)", target)
+            return target
+        log.warning("%s: cached copy does not match its digest (cut or changed); downloading again", target)
+        target.unlink()
     if offline():
         raise DatasetUnavailableError(
             f"offline (XTALGEN_OFFLINE or HF_HUB_OFFLINE is set) and {target} is not cached: {hint}"
@@ -124,6 +138,8 @@ def fetch(
         raise DatasetUnavailableError(
             f"cannot download {url} ({err}). Without network access, {hint}"
         ) from err
+    with atomic_output(recorded) as tmp:  # what a later run checks the cached copy against
+        tmp.write_text(file_digest(Path(path)) + "\n")
     return Path(path)
 
 

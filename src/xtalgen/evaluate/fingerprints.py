@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import warnings
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from importlib import resources
@@ -41,6 +43,8 @@ __all__ = [
     "mean_site_fingerprint",
     "save_reference",
 ]
+
+log = logging.getLogger(__name__)
 
 VERSION = "crystalnn-ops-orbit-mean+magpie-v2"
 SYMPREC = 0.01
@@ -135,7 +139,20 @@ def load_or_fingerprint(cifs: list[str], cache_dir: Path | None, workers: int, d
     key = _key(cifs)
     path = cache_dir / f"fingerprints-{key}.npz" if cache_dir else None
     if path is not None and path.is_file():
-        return load_fingerprints(path, cifs)
+        try:
+            cached = load_fingerprints(path, cifs)
+        except (InputError, OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            # a torn or foreign entry (a crash mid-write, another machine's copy): rebuilt, not trusted
+            log.warning("%s: cache entry unusable (%s); fingerprinting again", path, err)
+        else:
+            if cached.structure.shape[0] == len(cifs) == cached.composition.shape[0]:
+                return cached
+            log.warning(
+                "%s: cache entry holds %d rows, not %d; fingerprinting again",
+                path,
+                len(cached.structure),
+                len(cifs),
+            )
     result = fingerprint_cifs(cifs, workers, desc)
     if path is not None:
         _save(result, key, path)
@@ -149,10 +166,10 @@ def _save(fingerprints: Fingerprints, key: str, path: Path) -> None:
 
 def load_fingerprints(path: Path, cifs: list[str] | None = None) -> Fingerprints:
     """Saved fingerprints; with ``cifs``, refused unless they were made from exactly those CIFs."""
-    data = np.load(path)
-    if cifs is not None and str(data["key"]) != _key(cifs):
-        raise InputError(f"{path}: fingerprints of other structures; delete it to recompute")
-    return Fingerprints(data["structure"], data["composition"])
+    with np.load(path) as data:  # each array is read whole here, so zip's CRC check covers it
+        if cifs is not None and str(data["key"]) != _key(cifs):
+            raise InputError(f"{path}: fingerprints of other structures; delete it to recompute")
+        return Fingerprints(data["structure"], data["composition"])
 
 
 def save_reference(structures: Path, out: Path, workers: int, cache_dir: Path | None = None) -> int:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
+import zlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from monty.json import MontyDecoder, MontyEncoder
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from pymatgen.entries.computed_entries import ComputedEntry
 
 __all__ = ["MP_CRITERIA", "EntrySource", "maximal_chemsys", "mp_api_entries"]
+
+log = logging.getLogger(__name__)
 
 MP_CRITERIA: dict[str, Any] = {"thermo_types": ["GGA_GGA+U"]}
 
@@ -73,6 +77,24 @@ def _load(path: Path) -> list[ComputedEntry]:
         return json.load(handle, cls=MontyDecoder)
 
 
+def _load_cached(path: Path) -> list[ComputedEntry] | None:
+    """A cached answer, or None when there is none or it does not check out.
+
+    gzip's CRC and length, then JSON: a torn entry is fetched again, never trusted.
+    """
+    if not path.is_file():
+        return None
+    try:
+        found = _load(path)
+    except (OSError, EOFError, ValueError, zlib.error) as err:
+        log.warning("%s: cached MP answer unreadable (%s); fetching it again", path, err)
+        return None
+    if not isinstance(found, list):
+        log.warning("%s: cached MP answer is not a list of entries; fetching it again", path)
+        return None
+    return found
+
+
 def mp_api_entries(
     compositions: Iterable[Composition],
     cache_dir: Path,
@@ -84,9 +106,8 @@ def mp_api_entries(
     entries: dict[str, ComputedEntry] = {}
     for chemsys in maximal_chemsys(compositions):
         cached = cache_dir / f"{chemsys}.json.gz"
-        if cached.is_file():
-            found = _load(cached)
-        else:
+        found = _load_cached(cached)
+        if found is None:
             client = client or client_factory()
             try:
                 found = client.get_entries_in_chemsys(chemsys.split("-"), additional_criteria=MP_CRITERIA)
