@@ -491,3 +491,43 @@ def test_the_first_step_gradient_does_not_depend_on_gradient_accumulation(
     assert grads[0] and grads[0].keys() == grads[1].keys()
     for name, grad in grads[0].items():
         torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_a_sampling_shard_stopped_by_sigterm_keeps_its_batches_and_resumes_to_the_uninterrupted_result(
+    tiny, tmp_path
+):
+    """Slurm's preemption of a shard: the batches finished before SIGTERM are not sampled again, and
+    each batch draws from its own seed, so the resumed shard equals one that was never stopped."""
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    argv = [sys.executable, "-m", "xtalgen.cli", "sample", "run", "--base", str(tiny / "model")]
+    argv += ["--unconditional", "40", "--batch-size", "2", "--max-attempts", "2", "--seed", "4"]
+    whole = tmp_path / "whole.csv"
+    subprocess.run([*argv, "--out", str(whole)], check=True, capture_output=True)
+    out = tmp_path / "shard.csv"
+    journal = tmp_path / "shard.csv.journal.jsonl"
+    proc = subprocess.Popen(
+        [*argv, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode != 0, "the shard finished before it could be stopped"
+    assert "sampling stopped by SIGTERM" in err and str(journal) in err
+    assert not out.exists()
+    kept = journal.read_text().count("\n")
+    assert kept >= 2
+    rerun = subprocess.run([*argv, "--out", str(out)], check=True, capture_output=True, text=True)
+    assert f"{kept} finished batches are reused" in rerun.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(whole))
+    # A changed setting reuses nothing: the journal is keyed on the settings and the model's files.
+    changed = subprocess.run(
+        [*argv, "--temperature", "0.8", "--out", str(out)], check=True, capture_output=True, text=True
+    )
+    assert "finished batches are reused" not in changed.stderr

@@ -285,8 +285,11 @@ def test_element_temperature_cools_element_lines_only(family, completion, elemen
 
 
 def test_cool_element_lines_draw_fewer_elements(family):
+    import math  # noqa: PLC0415
+    from collections import Counter  # noqa: PLC0415
+
     _, tokenizer, model = family
-    kept = {}
+    entropy = {}
     for element_temperature in (None, 0.05):
         settings = SampleSettings(
             temperature=1.0, top_p=1.0, batch_size=32, max_attempts=1, constraint="format", max_sites=6,
@@ -294,11 +297,12 @@ def test_cool_element_lines_draw_fewer_elements(family):
         )  # fmt: skip
         rows = list(sample(model, tokenizer, unconditional_requests(32), settings))
         assert all(r["status"] == "ok" for r in rows), [r["reason"] for r in rows]
-        kept[element_temperature] = {
-            s.specie.symbol for r in rows for s in decode(r["raw_text"], max_sites=6)
-        }
-    # at 1.0 a random model scatters over the periodic table; cooled, its likeliest elements remain
-    assert len(kept[0.05]) < len(kept[None]) / 2, kept
+        counts = Counter(s.specie.symbol for r in rows for s in decode(r["raw_text"], max_sites=6))
+        n = sum(counts.values())
+        entropy[element_temperature] = -sum(c / n * math.log(c / n) for c in counts.values())
+    # At 1.0 a random model scatters over the periodic table (about 3.5 nats over seeds 0 to 4 and
+    # the three families); cooled, its likeliest elements remain (0.7 to 2.6 nats).
+    assert entropy[0.05] < entropy[None] - 0.7, entropy
 
 
 def test_two_epochs_draw_different_records(data, family):

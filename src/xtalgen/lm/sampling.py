@@ -32,6 +32,7 @@ from xtalgen.lm.constraints import (
 from xtalgen.lm.element_temperature import ElementTemperature
 from xtalgen.lm.infill import swap_table as swap_table_of
 from xtalgen.lm.request import SampleRequest
+from xtalgen.lm.sample_journal import batch_key, batch_seed
 from xtalgen.lm.settings import SampleSettings
 from xtalgen.lm.surface import completion
 from xtalgen.structures_io import parse_cif
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from xtalgen.lm.sample_journal import BatchJournal
 
 __all__ = [
     "SAMPLE_COLUMNS",
@@ -385,15 +388,53 @@ def _batch_key(request: SampleRequest, settings: SampleSettings) -> tuple[str, t
     return request.task, ("held",) if choices else ()
 
 
+def _sample_batch(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    batch: list[SampleRequest],
+    *,
+    task: str,
+    attempt: int,
+    settings: SampleSettings,
+    allowed: frozenset[str],
+    fit: BatchFit,
+) -> list[dict[str, Any]]:
+    """One row per request of one batch: its text and what parsing made of it."""
+    held = [r.choices or None for r in batch]
+    prompts = [r.prompt for r in batch]
+    texts = _generate_fitting(model, tokenizer, prompts, task, settings, choices=held, fit=fit)
+    return [
+        {
+            "id": request.id,
+            "attempt": attempt,
+            "task": request.task,
+            "prompt": request.prompt,
+            "raw_text": text,
+            "cif": "",
+            "conditions": json.dumps(request.conditions) if request.conditions else "",
+            "source_id": request.source_id or "",
+            "masked_element": request.masked_element or "",
+            "proposed_element": "",
+        }
+        | parse_completion(request, text, settings, allowed, ended=ended)
+        for request, (text, ended) in zip(batch, texts, strict=True)
+    ]
+
+
 def sample(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     requests: list[SampleRequest],
     settings: SampleSettings,
+    journal: BatchJournal | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield one row per attempt (columns :data:`SAMPLE_COLUMNS`) until each request parses or gives up."""
+    """Yield one row per attempt (columns :data:`SAMPLE_COLUMNS`) until each request parses or gives up.
+
+    Each batch draws from a seed of its own (``settings.seed`` and the batch's requests), so a batch
+    is the same whatever was sampled before it; with ``journal``, a batch sampled before is read
+    back from it instead, and each new one is journaled as it finishes.
+    """
     allowed = frozenset(check_elements(settings.elements) if settings.elements else DEFAULT_ELEMENTS)
-    torch.manual_seed(settings.seed)
     model.eval()
     pending = list(requests)
     fit = BatchFit(_start_batch_size(model, tokenizer, requests, settings))
@@ -410,23 +451,24 @@ def sample(
             todo.sort(key=expected_sites)
             for start in range(0, len(todo), settings.batch_size):
                 batch = todo[start : start + settings.batch_size]
-                prompts = [r.prompt for r in batch]
                 task = key[0]
-                held = [r.choices or None for r in batch]
-                texts = _generate_fitting(model, tokenizer, prompts, task, settings, choices=held, fit=fit)
-                for request, (text, ended) in zip(batch, texts, strict=True):
-                    row = {
-                        "id": request.id,
-                        "attempt": attempt,
-                        "task": request.task,
-                        "prompt": request.prompt,
-                        "raw_text": text,
-                        "cif": "",
-                        "conditions": json.dumps(request.conditions) if request.conditions else "",
-                        "source_id": request.source_id or "",
-                        "masked_element": request.masked_element or "",
-                        "proposed_element": "",
-                    } | parse_completion(request, text, settings, allowed, ended=ended)
+                done = batch_key(attempt, batch)
+                rows = journal.get(done) if journal is not None else None
+                if rows is None:
+                    torch.manual_seed(batch_seed(settings.seed, done))
+                    rows = _sample_batch(
+                        model,
+                        tokenizer,
+                        batch,
+                        task=task,
+                        attempt=attempt,
+                        settings=settings,
+                        allowed=allowed,
+                        fit=fit,
+                    )
+                    if journal is not None:
+                        journal.put(done, rows)
+                for request, row in zip(batch, rows, strict=True):
                     if row["status"] != "ok":
                         failed.append(request)
                     parsed += row["status"] == "ok"

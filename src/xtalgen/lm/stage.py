@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -12,8 +13,8 @@ import pandas as pd
 from xtalgen.errors import InputError
 from xtalgen.io import atomic_output, output_lock, read_csv
 from xtalgen.lm.base import ModelSpec, load_base_model, load_tokenizer
-from xtalgen.lm.prompt_style import save_prompt_style
 from xtalgen.lm.records import read_records
+from xtalgen.lm.sample_journal import BatchJournal, model_identity
 from xtalgen.lm.sampling import (
     SAMPLE_COLUMNS,
     SampleRequest,
@@ -26,8 +27,6 @@ from xtalgen.lm.sampling import (
 from xtalgen.structures_io import read_structures, refuse_repeated_ids
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from xtalgen.lm.draws import DrawSettings
     from xtalgen.lm.lora import LoraSettings
     from xtalgen.lm.tiny import TinyModelSettings
@@ -79,8 +78,8 @@ def pretrain_files(
         out_dir,
         model_settings=model_settings,
         train_settings=train_settings,
+        formula_style=formula_style,
     )
-    save_prompt_style(out_dir / "model", formula_style)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -106,8 +105,8 @@ def finetune_files(
 
     val = read_records(val_records, val_limit) if val_records else None
     data = read_training_structures(train) if draw is not None else read_records(train)
-    finetune(spec, data, val, out_dir, lora=lora, settings=settings, draw=draw)
-    save_prompt_style(out_dir / "adapter", draw.formula_style if draw is not None else formula_style)
+    style = draw.formula_style if draw is not None else formula_style
+    finetune(spec, data, val, out_dir, lora=lora, settings=settings, draw=draw, formula_style=style)
 
 
 def conditions_from_structures(
@@ -198,10 +197,17 @@ def sample_files(
     out_csv: Path,
     settings: SampleSettings,
 ) -> pd.DataFrame:
-    """Draw the samples of one shard with the base model (plus adapter) and write every attempt."""
+    """Draw the samples of one shard with the base model (plus adapter) and write every attempt.
+
+    Finished batches go to ``<out_csv>.journal.jsonl`` as they end: a shard preempted (SIGTERM, after
+    its batch in flight) or killed resumes from there when rerun.
+    """
     model, tokenizer, _ = _model_and_tokenizer(spec, adapter)
-    with output_lock(out_csv):
-        rows = list(sample(model, tokenizer, _read_requests(requests), settings))
+    base = Path(spec.name_or_path)
+    identity = model_identity(base if base.is_dir() else None, adapter) or [[spec.name_or_path]]
+    journal_path = out_csv.with_name(f"{out_csv.name}.journal.jsonl")
+    with output_lock(out_csv), BatchJournal(journal_path, settings, identity) as journal:
+        rows = list(sample(model, tokenizer, _read_requests(requests), settings, journal))
         table = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
         with atomic_output(out_csv) as tmp:
             table.to_csv(tmp, index=False)
