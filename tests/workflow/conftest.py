@@ -28,9 +28,8 @@ class Workflow:
         self.config = workdir / "test-config.yaml"
         self.config.write_text(yaml.safe_dump(overrides))
 
-    def run(
-        self, *args: str, check: bool = True, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
+    def command(self, *args: str, env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+        """The snakemake command line of this workflow, and its environment."""
         cmd = [
             snakemake_bin(),
             "--snakefile",
@@ -45,8 +44,13 @@ class Workflow:
         ]
         # As after activating the virtual environment: batch jobs find `xtalgen` on PATH.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        env = {**os.environ, "XTALGEN_OFFLINE": "1", "PATH": path, **(env or {})}
-        result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        return cmd, {**os.environ, "XTALGEN_OFFLINE": "1", "PATH": path, **(env or {})}
+
+    def run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd, full_env = self.command(*args, env=env)
+        result = subprocess.run(cmd, capture_output=True, text=True, env=full_env, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
         return result
