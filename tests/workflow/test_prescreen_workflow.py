@@ -29,10 +29,14 @@ def _ran(result) -> set[str]:
     return {r for r in rules if f"rule {r}:" in text}
 
 
+# The prescreen's own last output: each run stops there, not at the evaluation and the report.
+SELECTED = "results/prescreen/summary.json"
+
+
 def test_prescreen_stage_reruns_only_what_changed(workflow, candidates, pilot_dir):
     overrides = {"prescreen": {"structures": str(candidates), "max_structures": None}}
     wf = workflow(overrides)
-    wf.run()
+    wf.run(SELECTED, "results/prescreen/model_check.png")
     out = wf.workdir / "results" / "prescreen"
     results = pd.read_csv(out / "results.csv").set_index("id")
     assert len(results) == 5
@@ -52,13 +56,13 @@ def test_prescreen_stage_reruns_only_what_changed(workflow, candidates, pilot_di
     shard_results = sorted((out / "shards").glob("*.relaxed.csv"))
     stamps = [p.stat().st_mtime_ns for p in shard_results]
     strict = workflow({"prescreen": {**overrides["prescreen"], "ehull_max": -1.0}})
-    assert _ran(strict.run()) == {"select_metastable"}
+    assert _ran(strict.run(SELECTED)) == {"select_metastable"}
     assert [p.stat().st_mtime_ns for p in shard_results] == stamps
     assert json.loads((out / "summary.json").read_text())["selected"] == 0
 
     # A changed hull rebuilds it and re-rates every structure; it never relaxes one again.
     smaller = workflow({**overrides, "hull": {"dataset": [str(pilot_dir)]}})
-    ran = _ran(smaller.run())
+    ran = _ran(smaller.run(SELECTED))
     assert ran == {"build_hull", "rate_prescreen", "select_metastable"}, ran
     assert [p.stat().st_mtime_ns for p in shard_results] == stamps
     info = json.loads((out / "hull.json").read_text())
@@ -70,7 +74,7 @@ def test_prescreen_stage_reruns_only_what_changed(workflow, candidates, pilot_di
     journals = sorted((out / "journal").glob("*.jsonl"))
     lines = [p.read_text().count("\n") for p in journals]
     assert sum(lines) == 5
-    assert "prescreen_shard" in _ran(strict.run("--forcerun", "prescreen_shard"))
+    assert "prescreen_shard" in _ran(strict.run(SELECTED, "--forcerun", "prescreen_shard"))
     assert [p.read_text().count("\n") for p in journals] == lines
     log = (wf.workdir / "results" / "logs" / "prescreen" / "shard_1-of-2.log").read_text()
     assert "3 of 3 structures already in" in log
