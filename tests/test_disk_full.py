@@ -190,3 +190,22 @@ def test_fine_tuning_on_a_full_disk_leaves_no_adapter_and_the_rerun_resumes_from
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming from" in rerun.stderr and "checkpoint-3" in rerun.stderr
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_a_workflow_job_on_a_full_disk_ends_with_one_line_on_stderr_and_in_its_log(disk, tmp_path):
+    """A rule's script logs through ``log_to_file``; its full disk is one line, exit status 1."""
+    log = tmp_path / "job.log"
+    script = (
+        "from pathlib import Path\n"
+        "from xtalgen.io import atomic_output, log_to_file\n"
+        f"log_to_file({str(log)!r})\n"
+        f"with atomic_output(Path({str(disk.root / 'out.bin')!r})) as tmp:\n"
+        "    tmp.write_bytes(bytes(1 << 20))\n"
+    )
+    disk.fill(leave=PAGE)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr and "Traceback" not in log.read_text()
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("error: ") and "no space left on device" in line and str(disk.root) in line
+    assert line in log.read_text()
