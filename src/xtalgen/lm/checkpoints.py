@@ -43,8 +43,6 @@ class PreemptedError(XtalgenError, RuntimeError):
 
 def _broken(folder: Path) -> str | None:
     """Why the checkpoint in ``folder`` cannot be resumed, or None when every file is whole."""
-    from safetensors import safe_open  # noqa: PLC0415
-
     state = folder / "trainer_state.json"
     try:
         json.loads(state.read_text())
@@ -54,13 +52,9 @@ def _broken(folder: Path) -> str | None:
     if not weights and not list(folder.glob("*.bin")):
         return "no weights file"
     for path in weights:
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                handle.keys()  # the header parses and names the tensors
-        except Exception as err:  # safetensors raises its own error types
-            return f"{path.name}: {err}"
-        if not _safetensors_whole(path):
-            return f"{path.name}: shorter than its header says (cut mid-write)"
+        why = _safetensors_cut(path)
+        if why:
+            return f"{path.name}: {why}"
     for name in ("optimizer.pt", "scheduler.pt"):
         path = folder / name
         if path.exists() and not _archive_whole(path):
@@ -68,19 +62,25 @@ def _broken(folder: Path) -> str | None:
     return None
 
 
-def _safetensors_whole(path: Path) -> bool:
-    """The file is as long as its header's last tensor ends (safetensors' own layout)."""
+def _safetensors_cut(path: Path) -> str | None:
+    """How the file falls short of safetensors' layout, or None when it is whole.
+
+    The layout: an 8-byte length, a JSON header naming each tensor's byte range, then the tensors;
+    the header is read once, and no tensor.
+    """
     with path.open("rb") as handle:
         head = handle.read(8)
         if len(head) < 8:
-            return False
+            return "no header (cut mid-write)"
         size = int.from_bytes(head, "little")
         try:
             header = json.loads(handle.read(size))
-        except ValueError:
-            return False
-    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
-    return path.stat().st_size == 8 + size + max(ends, default=0)
+            ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        except (ValueError, AttributeError, KeyError, TypeError, IndexError):
+            return "header unreadable (cut mid-write)"
+    if path.stat().st_size != 8 + size + max(ends, default=0):
+        return "shorter than its header says (cut mid-write)"
+    return None
 
 
 def _archive_whole(path: Path) -> bool:
