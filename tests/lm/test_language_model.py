@@ -503,7 +503,7 @@ def test_a_sampling_shard_stopped_by_sigterm_keeps_its_batches_and_resumes_to_th
     import sys  # noqa: PLC0415
 
     argv = [sys.executable, "-m", "xtalgen.cli", "sample", "run", "--base", str(tiny / "model")]
-    argv += ["--unconditional", "40", "--batch-size", "2", "--max-attempts", "2", "--seed", "4"]
+    argv += ["--unconditional", "24", "--batch-size", "2", "--max-attempts", "2", "--seed", "4"]
     whole = tmp_path / "whole.csv"
     subprocess.run([*argv, "--out", str(whole)], check=True, capture_output=True)
     out = tmp_path / "shard.csv"
