@@ -113,7 +113,7 @@ def disk_full_line(err: BaseException, fallback: Path | str | None = None) -> st
     return str(DiskFullError(where, err))
 
 
-def report_disk_full_of_uncaught(fallback: Path | str | None = None) -> None:
+def report_disk_full_of_uncaught() -> None:
     """Make an uncaught full-disk error of this process one line on stderr, exit status 1.
 
     A batch job's stderr is its log, which is on the full disk too: the line goes to the terminal's
@@ -122,10 +122,10 @@ def report_disk_full_of_uncaught(fallback: Path | str | None = None) -> None:
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], err: BaseException, trace: object) -> None:
-        if not is_disk_full(err, fallback or Path.cwd()):
+        if not is_disk_full(err, Path.cwd()):
             previous(kind, err, trace)  # type: ignore[arg-type]
             return
-        line = f"error: {disk_full_line(err, fallback)}"
+        line = f"error: {disk_full_line(err)}"
         for stream in {id(s): s for s in (sys.stderr, sys.__stderr__) if s is not None}.values():
             with contextlib.suppress(OSError):  # the log itself is on the full disk
                 print(line, file=stream, flush=True)

@@ -149,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"xtalgen: error: {err}", file=sys.stderr)
             return 2
         except Exception as err:
-            if not is_disk_full(err, _written_path(args)):
+            written = _written_path(args)
+            if not is_disk_full(err, written):
                 raise
-            print(f"xtalgen: error: {disk_full_line(err, _written_path(args))}", file=sys.stderr)
+            print(f"xtalgen: error: {disk_full_line(err, written)}", file=sys.stderr)
             return 1
