@@ -110,7 +110,9 @@ def evaluate_samples():
 def known_structures():
     """What novelty is measured against: evaluate.known, else every split of the run.
 
-    The training split also comes alone, for the paper's novelty (against training structures).
+    The training split also comes alone, with its fingerprints, for the paper's two novelties
+    (against training structures); the other splits are read by StructureMatcher only, so they are
+    never fingerprinted.
     """
     listed = config["evaluate"]["known"]
     train = {
@@ -119,10 +121,7 @@ def known_structures():
     }
     if listed is None:
         splits = list(dict.fromkeys([TRAIN_SPLIT, VAL_SPLIT, TEST_SPLIT, *SPLITS]))
-        return train | {
-            "known": expand(f"{RESULTS}/data/{{split}}/structures.csv", split=splits),
-            "known_reference": expand(f"{RESULTS}/evaluate/reference/{{split}}.npz", split=splits),
-        }
+        return train | {"known": expand(f"{RESULTS}/data/{{split}}/structures.csv", split=splits)}
     paths = []
     for index, value in enumerate(listed):
         path = Path(_expanded(value))

@@ -94,6 +94,43 @@ def test_novelty_is_measured_against_every_known_structure(splits, tmp_path):
     assert with_val["novelty_fingerprint"] == 0.0
 
 
+def test_fingerprint_novelty_is_against_the_training_split_and_the_others_are_not_fingerprinted(
+    splits, tmp_path
+):
+    """The paper's definition: the nearest training structure. A validation structure is known (not
+    novel by StructureMatcher) yet novel by both of the paper's measures, and the validation split is
+    read without CrystalNN."""
+    val = pd.read_csv(splits["val"]).head(4)
+    samples = tmp_path / "samples.csv"
+    val[["material_id", "cif"]].to_csv(samples, index=False)
+    cache = tmp_path / "fresh-cache"
+    metrics = evaluate_files(
+        samples,
+        [splits["train"], splits["val"]],
+        splits["test"],
+        tmp_path / "m.json",
+        workers=1,
+        cache_dir=cache,
+        train=splits["train"],
+    )
+    assert metrics["novelty"] == 0.0
+    assert metrics["novelty_train"] == 1.0
+    assert metrics["novelty_fingerprint"] > 0.0
+    assert "train.csv (40 structures)" in metrics["novelty_fingerprint_reference"]
+    assert "val.csv" not in metrics["novelty_fingerprint_reference"]
+    assert "val.csv (20 structures)" in metrics["novelty_reference"]
+    assert "training structure" in metrics["definitions"]["novelty_fingerprint"]
+    # the training and test splits were fingerprinted (and cached); the validation split was not
+    assert len(list(cache.glob("fingerprints-*.npz"))) == 2
+
+
+def test_a_known_set_read_for_structurematcher_only_costs_no_fingerprints(splits):
+    known = known_set([splits["val"]], fingerprinted=False)
+    assert len(known.structures) == 20
+    assert known.fingerprints is None
+    assert "val.csv (20 structures)" in known.label
+
+
 def test_top_level_metrics_of_a_mixed_file_ignore_its_infill_rows(splits, tmp_path):
     test = pd.read_csv(splits["test"])
     unconditional = [

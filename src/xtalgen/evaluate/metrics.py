@@ -92,8 +92,9 @@ _DEFINITIONS: dict[str, str] = {
     "splits, the tiny base's corpus and the dataset hull's rows)",
     "novelty_train": "the paper's novelty: valid samples no training structure matches "
     "(StructureMatcher defaults), over valid samples; training structures: novelty_train_reference",
-    "novelty_fingerprint": "the paper's: valid samples whose nearest known structure is farther than "
-    "0.1 (structure fingerprint) or 2.0 (composition fingerprint), over valid samples",
+    "novelty_fingerprint": "the paper's: valid samples whose nearest training structure is farther than "
+    "0.1 (structure fingerprint) or 2.0 (composition fingerprint), over valid samples; training "
+    "structures: novelty_fingerprint_reference",
     "uniqueness": "valid samples matching no earlier valid sample, over valid samples",
     "sun_rate": "MatterGen S.U.N.: relaxed structures unique among the relaxed, novel against the "
     "known structures and unflagged with M3GNet E_hull < {ehull_max} eV/atom, over n_samples",

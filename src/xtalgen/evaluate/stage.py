@@ -103,7 +103,7 @@ class Known:
 
     label: str
     structures: list[Structure]
-    fingerprints: Fingerprints
+    fingerprints: Fingerprints | None
     seen: dict[str, list[str]] = field(default_factory=dict)
 
     def matching(self, samples: list[Structure]) -> list[Structure]:
@@ -121,32 +121,37 @@ def known_set(
     cache_dir: Path | None = None,
     workers: int = 1,
     seen: list[Path] | None = None,
+    fingerprinted: bool = True,
 ) -> Known:
     """The known structures of ``paths`` (e.g. the train and validation splits, or ``--known``).
 
     ``saved`` are their fingerprints from ``fingerprint_reference``, one file per path. ``seen`` are
     further structures the model was trained on (the tiny base's extra rows): StructureMatcher
     novelty counts them, the fingerprint novelty does not (they have no fingerprints).
+    Without ``fingerprinted`` nothing is fingerprinted: a set that only StructureMatcher reads
+    (the fingerprint novelty measures against the training structures) costs no CrystalNN time.
     """
     structures: list[Structure] = []
+    counts: list[int] = []
     structure_fp, composition_fp = [np.empty((0, 61))], [np.empty((0, 132))]
     for index, path in enumerate(paths):
         cifs, parsed = _structures(path)
+        structures += parsed
+        counts.append(len(cifs))
+        if not fingerprinted:
+            continue
         if saved is not None:
             fp = load_fingerprints(saved[index], cifs)
         else:
             fp = load_or_fingerprint(cifs, cache_dir, workers, f"{path.name} fingerprints")
-        structures += parsed
         structure_fp.append(fp.structure)
         composition_fp.append(fp.composition)
-    label = " + ".join(
-        f"{p} ({n} structures)" for p, n in zip(paths, map(len, structure_fp[1:]), strict=True)
-    )
+    label = " + ".join(f"{p} ({n} structures)" for p, n in zip(paths, counts, strict=True))
     by_formula: dict[str, list[str]] = {}
     for path in seen or []:
         n = _seen_by_formula(path, by_formula)
         label += f" + {path} ({n} more structures the run has seen; StructureMatcher novelty only)"
-    fingerprints = Fingerprints(np.vstack(structure_fp), np.vstack(composition_fp))
+    fingerprints = Fingerprints(np.vstack(structure_fp), np.vstack(composition_fp)) if fingerprinted else None
     return Known(label, structures, fingerprints, by_formula)
 
 
@@ -271,7 +276,7 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
     valid_structures = [s.structure for s, ok in zip(samples, valid, strict=True) if ok]
     novel = novel_mask(valid_structures, ctx.known.matching(valid_structures))
     novel_fp = fingerprint_novel_mask(
-        Fingerprints(fp.structure[valid], fp.composition[valid]), ctx.known.fingerprints
+        Fingerprints(fp.structure[valid], fp.composition[valid]), _fingerprint_reference(ctx).fingerprints
     )
     unique = unique_mask(valid_structures)
     metrics: dict[str, Any] = {
@@ -308,6 +313,14 @@ def _task_metrics(ctx: _Context, index: np.ndarray) -> dict[str, Any]:
     metrics |= _dft_stability(ctx, index, ehull, flagged)
     metrics["invalid_reasons"] = _reasons(samples, struct_ok, comp_ok)
     return metrics
+
+
+def _fingerprint_reference(ctx: _Context) -> Known:
+    """The paper's fingerprint novelty is against training structures; the known set without them."""
+    known = ctx.train_known if ctx.train_known is not None else ctx.known
+    if known.fingerprints is None:
+        raise ValueError(f"{known.label}: no fingerprints; build it with known_set(fingerprinted=True)")
+    return known
 
 
 def _novelty_train(ctx: _Context, valid: list[Structure]) -> float | None:
@@ -449,6 +462,7 @@ def evaluate(
         "by_task": by_task,
         "novelty_reference": known.label,
         "novelty_train_reference": train_known.label if train_known is not None else None,
+        "novelty_fingerprint_reference": (train_known or known).label,
         "ipt": ipt,
     }
     if "infill" in by_task:
@@ -503,7 +517,9 @@ def evaluate_files(
 
     ``seen``: more structures the run knows (the tiny base's corpus, the dataset hull's rows),
     counted by StructureMatcher novelty. ``train`` (with its saved fingerprints): the training
-    structures, for the paper's novelty (``novelty_train``).
+    structures, for the paper's novelty (``novelty_train``) and its fingerprint novelty
+    (``novelty_fingerprint``); without it the fingerprint novelty is against ``known``, which is
+    then fingerprinted.
     ``conditional_out``: a CSV of each conditional sample's request, what it wrote and what it met
     (header only when the run drew none). The rows never go into the JSON, which stays small.
     """
@@ -511,7 +527,14 @@ def evaluate_files(
     rows = read_samples(samples) + (read_samples(baseline) if baseline is not None else [])
     metrics = evaluate(
         rows,
-        known_set(known, saved=known_reference, cache_dir=cache_dir, workers=workers, seen=seen),
+        known_set(
+            known,
+            saved=known_reference,
+            cache_dir=cache_dir,
+            workers=workers,
+            seen=seen,
+            fingerprinted=train is None,
+        ),
         test,
         prescreen=prescreen,
         dft=dft,
