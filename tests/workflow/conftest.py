@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,26 @@ def workflow(tmp_path: Path, workflow_in):
         return workflow_in(tmp_path, overrides, executor)
 
     return make
+
+
+LOCAL_PROFILE = ("--profile", str(REPO / "profiles" / "local"), "--cores", "2")
+
+
+@dataclass
+class TinyRun:
+    """One uninterrupted run of the whole workflow on the tiny settings, as a user runs it."""
+
+    workflow: Workflow
+    seconds: float
+    metrics: dict  # evaluate/metrics.json as the run wrote it, before any test touches the folder
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, workflow_in) -> TinyRun:
+    """Shared by the language-model checks and the crash-consistency test, which need the same run."""
+    wf = workflow_in(tmp_path_factory.mktemp("tiny-run"), None, LOCAL_PROFILE)
+    started = time.monotonic()
+    wf.run()
+    seconds = time.monotonic() - started
+    metrics = json.loads((wf.workdir / "results" / "evaluate" / "metrics.json").read_text())
+    return TinyRun(wf, seconds, metrics)
