@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 import torch
 
@@ -110,9 +111,14 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes_from_it(base, prompts,
     assert (out / "model").is_dir()
 
 
-def test_training_resumed_from_a_checkpoint_ends_with_the_uninterrupted_weights(base, prompts, tmp_path):
+@pytest.mark.parametrize("crash_after", [3, 6], ids=["mid-run", "after-the-last-step"])
+def test_training_resumed_from_a_checkpoint_ends_with_the_uninterrupted_weights(
+    crash_after, base, prompts, tmp_path, caplog
+):
     """A crash between checkpoints costs time, never a different model: resuming restores the data
-    order, the optimizer, the schedule and the random state, so the adapter is the same to the bit."""
+    order, the optimizer, the schedule and the random state, so the adapter is the same to the bit.
+    A crash after the last step's checkpoint (before the adapter was moved into place) trains nothing
+    more."""
     from safetensors.torch import load_file  # noqa: PLC0415
 
     records = read_records(prompts)
@@ -120,10 +126,15 @@ def test_training_resumed_from_a_checkpoint_ends_with_the_uninterrupted_weights(
     whole, crashed = tmp_path / "whole", tmp_path / "crashed"
     for out in (whole, crashed):
         finetune(ModelSpec(str(base / "model")), records, None, out, lora=LoraSettings(), settings=settings)
-    # The crash: after checkpoint-3, before step 6 was saved or the adapter moved into place.
-    shutil.rmtree(crashed / "checkpoints" / "checkpoint-6")
+    for later in (crashed / "checkpoints").glob("checkpoint-*"):
+        if int(later.name.split("-")[1]) > crash_after:
+            shutil.rmtree(later)
     shutil.rmtree(crashed / "adapter")
+    caplog.set_level(logging.INFO)
     finetune(ModelSpec(str(base / "model")), records, None, crashed, lora=LoraSettings(), settings=settings)
+    assert f"checkpoint-{crash_after}" in caplog.text
+    log = pd.read_csv(crashed / "training_log.csv")
+    assert log["step"].max() == 6
     expected = load_file(whole / "adapter" / "adapter_model.safetensors")
     resumed = load_file(crashed / "adapter" / "adapter_model.safetensors")
     assert expected.keys() == resumed.keys()

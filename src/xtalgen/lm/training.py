@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainerState, TrainingArguments
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import get_last_checkpoint
 
 from xtalgen.disk_full import is_disk_full, raise_if_disk_full
@@ -22,9 +24,6 @@ from xtalgen.io import Progress, atomic_output
 from xtalgen.lm.checkpoints import PreemptedError, StopOnSignal, set_aside_broken_checkpoints
 from xtalgen.lm.records import IGNORE
 from xtalgen.lm.settings import TrainSettings
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 __all__ = ["TrainSettings", "fingerprint", "log_table", "train"]
 log = logging.getLogger(__name__)
@@ -142,6 +141,21 @@ def _precision(settings: TrainSettings) -> dict[str, bool]:
     return {"bf16": settings.precision == "bf16", "fp16": settings.precision == "fp16"}
 
 
+def _steps_done(checkpoint: str) -> int:
+    return TrainerState.load_from_json(str(Path(checkpoint) / TRAINER_STATE_NAME)).global_step
+
+
+def _finish_from(trainer: Trainer, checkpoint: str) -> None:
+    """The last step's checkpoint is the result, loaded as ``train()`` itself loads one.
+
+    Resuming from it would train a step beyond ``max_steps`` (transformers' loop runs once more),
+    and the model would differ from the one an uninterrupted run saved.
+    """
+    log.info("%s holds every step; its weights are the result", checkpoint)
+    trainer._load_from_checkpoint(checkpoint)
+    trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / TRAINER_STATE_NAME))
+
+
 def train(
     model: torch.nn.Module,
     train_set: torch.utils.data.Dataset,
@@ -215,7 +229,10 @@ def train(
     elif set_aside:
         log.warning("no checkpoint can be resumed; training starts over")
     try:
-        trainer.train(resume_from_checkpoint=last)
+        if last and _steps_done(last) >= settings.max_steps > 0:
+            _finish_from(trainer, last)
+        else:
+            trainer.train(resume_from_checkpoint=last)
     except Exception as err:
         if is_disk_full(err, checkpoints):  # a checkpoint cut by the full disk must not be resumed from
             set_aside_broken_checkpoints(checkpoints)
